@@ -1,0 +1,1 @@
+"""lash: a runtime for durable LLM agents."""

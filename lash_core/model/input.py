@@ -1,0 +1,116 @@
+"""What a host gives a turn: input items, attachments and the per-turn context."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from attrs import field, frozen
+
+from lash_core.model.messages import AttachmentRef
+
+__all__ = [
+    "AttachmentItem",
+    "AttachmentSource",
+    "InlineAttachment",
+    "InputItem",
+    "PromptContribution",
+    "PromptLayer",
+    "StoredAttachment",
+    "TextItem",
+    "TurnContext",
+    "TurnInput",
+]
+
+
+@frozen
+class InlineAttachment:
+    """Attachment bytes given inline; stored content-addressed before the turn uses them."""
+
+    TAG: ClassVar[str] = "inline"
+    data: bytes
+    media_type: str
+    name: str | None = None
+
+
+@frozen
+class StoredAttachment:
+    """An attachment already held by the session's attachment store."""
+
+    TAG: ClassVar[str] = "stored"
+    ref: AttachmentRef
+
+
+AttachmentSource = InlineAttachment | StoredAttachment
+
+
+@frozen
+class TextItem:
+    """Plain text input."""
+
+    TAG: ClassVar[str] = "text"
+    text: str
+
+
+@frozen
+class AttachmentItem:
+    """An image or file attachment."""
+
+    TAG: ClassVar[str] = "attachment"
+    source: AttachmentSource
+
+
+InputItem = TextItem | AttachmentItem
+
+
+@frozen
+class PromptContribution:
+    """A piece of system prompt text placed in a named slot, ordered by priority.
+
+    When ``tools`` is non-empty the contribution is dropped unless one of those tools is
+    in the catalog.
+    """
+
+    slot: str
+    content: str
+    priority: int = 0
+    tools: tuple[str, ...] = ()
+
+
+@frozen
+class PromptLayer:
+    """A layer of prompt configuration: template override, contributions, slot edits."""
+
+    template: str | None = None
+    contributions: tuple[PromptContribution, ...] = ()
+    replace_slots: dict[str, str] = field(factory=dict)
+    clear_slots: tuple[str, ...] = ()
+
+
+@frozen
+class TurnContext:
+    """Per-turn context. ``plugin_inputs`` are live values keyed by plugin name: they are
+    never serialized and are refused when the session has a durable store."""
+
+    provider_override: str | None = None
+    prompt: PromptLayer | None = None
+    plugin_inputs: dict[str, Any] = field(factory=dict, eq=False, metadata={"live": True})
+
+
+@frozen
+class TurnInput:
+    """The input of one turn.
+
+    ``protocol_extension`` is a live object handed to the protocol for this turn only;
+    like live plugin inputs it is never serialized and is refused with a durable store.
+    """
+
+    items: tuple[InputItem, ...] = ()
+    protocol_turn_options: dict[str, Any] | None = None
+    trace_turn_id: str | None = None
+    context: TurnContext | None = None
+    protocol_extension: Any = field(default=None, eq=False, metadata={"live": True})
+
+    @classmethod
+    def text(cls, text: str, **kwargs: Any) -> TurnInput:
+        """A turn input holding one text item."""
+        return cls(items=(TextItem(text),), **kwargs)

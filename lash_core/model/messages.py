@@ -1,0 +1,158 @@
+"""Messages and parts: the durable conversation history."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, ClassVar
+
+from attrs import frozen
+
+from lash_core.model.tools import ToolCallOutput
+
+__all__ = [
+    "AttachmentRef",
+    "Cleared",
+    "Deleted",
+    "Intact",
+    "Message",
+    "MessageOrigin",
+    "Part",
+    "PartKind",
+    "PluginOrigin",
+    "ProcessOrigin",
+    "PruneState",
+    "Role",
+    "Summarized",
+]
+
+
+class Role(Enum):
+    """Who a message is from."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+    EVENT = "event"
+
+
+class PartKind(Enum):
+    """What a part holds. Reasoning parts never render into flat prompts."""
+
+    TEXT = "text"
+    ATTACHMENT = "attachment"
+    CODE = "code"
+    OUTPUT = "output"
+    ERROR = "error"
+    PROSE = "prose"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    REASONING = "reasoning"
+
+
+@frozen
+class Intact:
+    """The part is shown as it is."""
+
+    TAG: ClassVar[str] = "intact"
+
+
+@frozen
+class Cleared:
+    """The part's content is replaced by a short marker in prompts."""
+
+    TAG: ClassVar[str] = "cleared"
+
+
+@frozen
+class Deleted:
+    """The part is replaced by a breadcrumb naming the archived original."""
+
+    TAG: ClassVar[str] = "deleted"
+    breadcrumb: str
+    archive_hash: str
+
+
+@frozen
+class Summarized:
+    """The part is replaced by a summary of the archived original."""
+
+    TAG: ClassVar[str] = "summarized"
+    summary: str
+    archive_hash: str
+
+
+PruneState = Intact | Cleared | Deleted | Summarized
+INTACT = Intact()
+
+
+@frozen
+class PluginOrigin:
+    """The message was injected by a plugin; transient ones are not committed."""
+
+    TAG: ClassVar[str] = "plugin"
+    plugin_id: str
+    transient: bool = False
+
+
+@frozen
+class ProcessOrigin:
+    """The message came from a background process event."""
+
+    TAG: ClassVar[str] = "process"
+    process_id: str
+    event_type: str
+    sequence: int
+    wake_id: str | None = None
+    caused_by: str | None = None
+
+
+MessageOrigin = PluginOrigin | ProcessOrigin
+
+
+@frozen
+class AttachmentRef:
+    """A content-addressed attachment held by the session's attachment store."""
+
+    attachment_id: str
+    media_type: str
+    size: int
+    name: str | None = None
+
+
+@frozen
+class Part:
+    """One piece of a message. ``id`` is ``<message_id>.p<index>``.
+
+    Tool-call parts carry ``tool_call_id``, ``tool_name`` and the raw JSON arguments in
+    ``content``; tool-result parts carry the model-visible (projected) text in ``content``
+    and the full output in ``tool_output``.
+    """
+
+    id: str
+    kind: PartKind
+    content: str = ""
+    attachment: AttachmentRef | None = None
+    tool_call_id: str | None = None
+    tool_name: str | None = None
+    tool_output: ToolCallOutput | None = None
+    tool_replay: Any = None
+    prune_state: PruneState = INTACT
+    reasoning_meta: Any = None
+    response_meta: Any = None
+
+
+@frozen
+class Message:
+    """A message in the session history."""
+
+    id: str
+    role: Role
+    parts: tuple[Part, ...] = ()
+    origin: MessageOrigin | None = None
+
+    @property
+    def text(self) -> str:
+        """The concatenated text and prose of the message."""
+        return "".join(
+            part.content for part in self.parts if part.kind in (PartKind.TEXT, PartKind.PROSE)
+        )
