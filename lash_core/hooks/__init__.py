@@ -1,0 +1,39 @@
+"""What plugin hooks receive and return: context objects and directives."""
+
+from lash_core.hooks.context import (
+    CheckpointHookContext,
+    PromptContext,
+    SessionHookContext,
+    ToolHookContext,
+    ToolResultHookContext,
+    TurnHookContext,
+    TurnSummary,
+)
+from lash_core.hooks.directives import (
+    AbortTurn,
+    Directive,
+    EmitEvent,
+    EnqueueMessages,
+    ReplaceToolArgs,
+    ReplaceToolResult,
+    ShortCircuitTool,
+)
+from lash_hookspecs import hookimpl
+
+__all__ = [
+    "AbortTurn",
+    "CheckpointHookContext",
+    "Directive",
+    "EmitEvent",
+    "EnqueueMessages",
+    "PromptContext",
+    "ReplaceToolArgs",
+    "ReplaceToolResult",
+    "SessionHookContext",
+    "ShortCircuitTool",
+    "ToolHookContext",
+    "ToolResultHookContext",
+    "TurnHookContext",
+    "TurnSummary",
+    "hookimpl",
+]

@@ -1,0 +1,288 @@
+"""Sessions and turns: the host-facing API.
+
+``session = await runtime.session("s1")`` opens (or creates) a session;
+``await session.turn("hello").run()`` runs a turn and returns its
+:class:`~lash_core.model.AssembledTurn`; ``async for activity in
+session.turn(...).stream()`` streams its :class:`~lash_core.model.TurnActivity`.
+A session runs one turn at a time: a second foreground turn raises
+:class:`~lash_core.errors.SessionBusy`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import ObjectSendStream
+
+from lash_core.effects import DurabilityTier
+from lash_core.errors import LiveInputRejected, SessionBusy
+from lash_core.hooks.context import SessionHookContext
+from lash_core.model import (
+    AgentFrameRecord,
+    AssembledTurn,
+    FrameStatus,
+    Message,
+    SessionPolicy,
+    TokenLedger,
+    TokenUsage,
+    TurnActivity,
+    TurnInput,
+    UsageReport,
+    initial_frame_id,
+)
+from lash_core.store.contract import SessionRecord, TurnCommit
+from lash_core.turn.runner import TurnRunner
+
+if TYPE_CHECKING:
+    from lash_core.runtime import Runtime
+
+__all__ = ["EventSink", "Session", "Turn", "TurnStream"]
+
+EventSink = Callable[[TurnActivity], Awaitable[None]]
+
+
+class Session:
+    """A live handle on one session: its history (current agent frame), head and usage."""
+
+    def __init__(self, core: Runtime, session_id: str, policy: SessionPolicy, record: SessionRecord | None) -> None:
+        self.core = core
+        self.id = session_id
+        self.policy = policy
+        self._running: Turn | None = None
+        head = record.head if record else None
+        self.head_revision = head.head_revision if head else 0
+        self.current_frame_id = head.current_frame_id if head else initial_frame_id(session_id)
+        self.frames: tuple[AgentFrameRecord, ...] = (
+            head.frames
+            if head and head.frames
+            else (AgentFrameRecord(self.current_frame_id, session_id, FrameStatus.ACTIVE, "initial", core.clock.now_ms()),)
+        )
+        self.ledger = head.ledger if head else TokenLedger()
+        self.plugin_state: dict[str, Any] = dict(head.plugin_state) if head else {}
+        self.last_prompt_usage: TokenUsage | None = head.last_prompt_usage if head else None
+        self.turn_count = head.turn_count if head else 0
+        nodes = record.nodes if record else ()
+        self._history: list[Message] = [n.message for n in nodes if n.frame_id == self.current_frame_id]
+        self._history_view: tuple[Message, ...] | None = None
+
+    @property
+    def history(self) -> tuple[Message, ...]:
+        """The committed messages of the current agent frame (what the model sees next turn)."""
+        if self._history_view is None:
+            self._history_view = tuple(self._history)
+        return self._history_view
+
+    @property
+    def is_running(self) -> bool:
+        """True while a turn runs on this session."""
+        return self._running is not None
+
+    def turn(
+        self,
+        turn_input: TurnInput | str,
+        *,
+        turn_id: str | None = None,
+        sink: EventSink | None = None,
+    ) -> Turn:
+        """A turn of this session (not started: call ``run()`` or ``stream()``).
+
+        ``turn_id`` defaults to the input's ``trace_turn_id`` or a fresh id; re-running a
+        turn id that was committed returns the recorded commit (idempotent).
+        """
+        if isinstance(turn_input, str):
+            turn_input = TurnInput.text(turn_input)
+        if self.core.store.durability is DurabilityTier.DURABLE:
+            context = turn_input.context
+            if turn_input.protocol_extension is not None:
+                raise LiveInputRejected(
+                    f"session {self.id!r} has a durable store, and a live protocol extension cannot be stored or "
+                    "replayed; pass the option in protocol_turn_options instead"
+                )
+            if context is not None and context.plugin_inputs:
+                names = ", ".join(sorted(context.plugin_inputs))
+                raise LiveInputRejected(
+                    f"session {self.id!r} has a durable store, and live plugin inputs ({names}) cannot be stored or "
+                    "replayed; pass serializable data through protocol_turn_options or plugin settings"
+                )
+        resolved = turn_id or turn_input.trace_turn_id or uuid.uuid4().hex
+        return Turn(self, turn_input, resolved, (sink,) if sink else ())
+
+    def usage_report(self) -> UsageReport:
+        """The session's usage: totals, by source, by model."""
+        return self.ledger.report()
+
+    def begin(self, turn: Turn) -> None:
+        """Mark ``turn`` as the running turn (raises :class:`SessionBusy` when one runs)."""
+        if self._running is not None:
+            raise SessionBusy(self.id, f" (turn {self._running.turn_id!r})")
+        self._running = turn
+
+    def end(self, turn: Turn) -> None:
+        """Clear the running turn."""
+        if self._running is turn:
+            self._running = None
+
+    def snapshot_plugin_state(self) -> dict[str, Any]:
+        """Every plugin's per-session state, to commit with the turn (``snapshot_state`` hooks)."""
+        caller = self.core.caller
+        if not caller.has("snapshot_state"):
+            return self.plugin_state
+        state = dict(self.plugin_state)
+        for plugin, value in caller.collect_sync("snapshot_state", session_id=self.id):
+            if value is None:
+                state.pop(plugin, None)
+            else:
+                state[plugin] = value
+        for impl in caller.impls("snapshot_state"):
+            if not any(p == impl.plugin for p in state) and impl.plugin in self.plugin_state:
+                state.pop(impl.plugin, None)
+        return state
+
+    def restore_plugin_state(self) -> None:
+        """Hand every plugin its own committed state (``restore_state`` hooks)."""
+        caller = self.core.caller
+        if caller.has("restore_state"):
+            caller.call_each_sync(
+                "restore_state", lambda plugin: {"session_id": self.id, "state": self.plugin_state.get(plugin)}
+            )
+
+    async def notify_restored(self) -> None:
+        """Run ``session_restored`` observers."""
+        if self.core.caller.has("session_restored"):
+            ctx = SessionHookContext(self.id, self.history, self.policy)
+            await self.core.caller.observe("session_restored", ctx=ctx)
+
+    async def configure(self, policy: SessionPolicy) -> None:
+        """Change the session's policy and tell ``session_config_changed`` observers."""
+        previous, self.policy = self.policy, policy
+        if previous != policy and self.core.caller.has("session_config_changed"):
+            ctx = SessionHookContext(self.id, self.history, self.policy)
+            await self.core.caller.observe("session_config_changed", ctx=ctx, previous=previous, current=policy)
+
+    def apply_commit(self, commit: TurnCommit, head_revision: int) -> None:
+        """Adopt a committed turn: history, head revision, frames, usage, plugin state."""
+        if commit.current_frame_id != self.current_frame_id:
+            self._history = [n.message for n in commit.nodes if n.frame_id == commit.current_frame_id]
+        else:
+            self._history.extend(n.message for n in commit.nodes)
+        self._history_view = None
+        self.current_frame_id = commit.current_frame_id
+        self.frames = commit.frames
+        self.head_revision = head_revision
+        self.ledger = self.ledger.merge(commit.usage_deltas)
+        self.plugin_state = commit.plugin_state
+        self.last_prompt_usage = commit.last_prompt_usage
+        self.turn_count += 1
+
+
+class Turn:
+    """One logical turn of a session. Run it once, with ``run()`` or ``stream()``."""
+
+    def __init__(self, session: Session, turn_input: TurnInput, turn_id: str, sinks: tuple[EventSink, ...]) -> None:
+        self.session = session
+        self.input = turn_input
+        self.turn_id = turn_id
+        self.sinks = sinks
+        self.cancel_reason: str | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._started = False
+        self._active_inputs: list[TurnInput] = []
+
+    async def run(self) -> AssembledTurn:
+        """Run the turn to its commit and return what it produced."""
+        if self._started:
+            raise RuntimeError(f"turn {self.turn_id!r} was already started; create a new turn with session.turn()")
+        self._started = True
+        self.session.begin(self)
+        try:
+            return await TurnRunner(self.session, self).run()
+        finally:
+            self.session.end(self)
+
+    def stream(self) -> TurnStream:
+        """Run the turn, yielding its activities as they happen; the result is on ``.result``."""
+        return TurnStream(self)
+
+    def cancel(self, reason: str = "cancelled by the host") -> None:
+        """Cancel the turn: it stops at the next await and commits ``Stopped(Cancelled)``."""
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def attach_scope(self, scope: anyio.CancelScope | None) -> None:
+        """Called by the runner: the cancel scope of the running physical turn."""
+        self._scope = scope
+        if scope is not None and self.cancel_reason is not None:
+            scope.cancel()
+
+    def submit(self, turn_input: TurnInput | str) -> None:
+        """Submit input to this running turn; the model sees it at the next checkpoint."""
+        self._active_inputs.append(TurnInput.text(turn_input) if isinstance(turn_input, str) else turn_input)
+
+    def take_active_inputs(self) -> list[TurnInput]:
+        """Called at checkpoints: the inputs submitted since the last one."""
+        taken, self._active_inputs = self._active_inputs, []
+        return taken
+
+    def has_active_inputs(self) -> bool:
+        """True when input was submitted since the last checkpoint."""
+        return bool(self._active_inputs)
+
+
+class TurnStream:
+    """Async iterator over a turn's activities. Iterate it to the end, or use it as
+    ``async with turn.stream() as activities:`` to leave early (the turn is then
+    cancelled and commits ``Stopped(Cancelled)``)."""
+
+    def __init__(self, turn: Turn, buffer: int = 100) -> None:
+        self.turn = turn
+        self.result: AssembledTurn | None = None
+        self._buffer = buffer
+        self._iterator: AsyncIterator[TurnActivity] | None = None
+
+    def __aiter__(self) -> AsyncIterator[TurnActivity]:
+        if self._iterator is None:
+            self._iterator = self._iterate()
+        return self._iterator
+
+    async def __aenter__(self) -> TurnStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._iterator is not None:
+            await self._iterator.aclose()  # type: ignore[attr-defined]
+
+    async def _iterate(self) -> AsyncIterator[TurnActivity]:
+        send, receive = anyio.create_memory_object_stream[TurnActivity](self._buffer)
+        error: list[Exception] = []
+
+        async def produce(stream: ObjectSendStream[TurnActivity]) -> None:
+            async with stream:
+                self.turn.sinks = (*self.turn.sinks, stream.send)
+                try:
+                    self.result = await self.turn.run()
+                except Exception as exc:
+                    error.append(exc)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(produce, send)
+            async with receive:
+                async for activity in receive:
+                    yield activity
+        if error:
+            raise error[0]
+
+
+def collect_into(activities: list[TurnActivity]) -> EventSink:
+    """An event sink appending every activity to ``activities``."""
+
+    async def sink(activity: TurnActivity) -> None:
+        activities.append(activity)
+
+    return sink
+
+

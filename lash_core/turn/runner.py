@@ -1,0 +1,466 @@
+"""Running a logical turn: its physical turns, their phases and their commits.
+
+Phases of a physical turn, in order (each reported to the runtime's phase probe):
+``normalize_input``, ``context_transform``, ``prepare_turn``, ``prompt_build``,
+``effect_loop`` (the protocol), ``finalize_turn``, ``commit``, ``turn_persisted``.
+An ``AgentFrameSwitch`` outcome is followed by another physical turn
+(``<root>:agent-frame:<n>``), at most :data:`MAX_AGENT_FRAME_SWITCHES` times.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from attrs import evolve
+
+from lash_core.errors import HookError, LashError
+from lash_core.hooks.context import PromptContext, SessionHookContext, TurnHookContext, TurnSummary
+from lash_core.hooks.directives import AbortTurn, EmitEvent, EnqueueMessages, as_directives, stamp_plugin_messages
+from lash_core.model import (
+    AgentFrameRecord,
+    AgentFrameSwitch,
+    AssembledTurn,
+    AssistantMessage,
+    Cancelled,
+    ErrorEvent,
+    ExecutionSummary,
+    FinalValue,
+    FinalValueEvent,
+    Finished,
+    FrameStatus,
+    InvalidInput,
+    Message,
+    Part,
+    PartKind,
+    PluginAbort,
+    PluginRuntime,
+    PromptContribution,
+    Role,
+    RuntimeErrorStop,
+    Stopped,
+    TextItem,
+    TokenLedgerEntry,
+    ToolValueEvent,
+    ToolValueFinish,
+    TurnInput,
+    TurnIssue,
+    TurnOutcome,
+    outcome_status,
+)
+from lash_core.store.commit_hash import turn_commit_hash
+from lash_core.store.contract import HistoryNode, TurnCommit
+from lash_core.turn.assemble import assistant_output
+from lash_core.turn.driver import TurnDriver
+from lash_core.turn.input import InvalidTurnInput, normalize_input
+from lash_core.turn.prompt import build_system_prompt, prompt_hash
+from lash_core.turn.state import TurnServices, TurnState, TurnStopped
+
+if TYPE_CHECKING:
+    from lash_core.session import Session, Turn
+
+__all__ = ["MAX_AGENT_FRAME_SWITCHES", "TurnRunner"]
+
+MAX_AGENT_FRAME_SWITCHES = 16
+
+
+class TurnRunner:
+    """Runs one logical turn of a session."""
+
+    def __init__(self, session: Session, handle: Turn) -> None:
+        self.session = session
+        self.handle = handle
+        self.core = session.core
+
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        probe = self.core.phase_probe
+        if probe is None:
+            yield
+            return
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            probe(name, started, time.perf_counter())
+
+    async def run(self) -> AssembledTurn:
+        """Run physical turns until one does not switch agent frames."""
+        turn_input = self.handle.input
+        switches = 0
+        while True:
+            turn_id = self.handle.turn_id if switches == 0 else f"{self.handle.turn_id}:agent-frame:{switches}"
+            assembled = await self._physical(turn_id, turn_input, switches < MAX_AGENT_FRAME_SWITCHES)
+            outcome = assembled.outcome
+            if not isinstance(outcome, AgentFrameSwitch):
+                return assembled
+            switches += 1
+            turn_input = TurnInput(
+                items=(TextItem(outcome.task or "Continue."),),
+                protocol_turn_options=turn_input.protocol_turn_options,
+                context=turn_input.context,
+                protocol_extension=turn_input.protocol_extension,
+            )
+
+    def _services(self, turn_id: str, turn_input: TurnInput) -> TurnServices:
+        core = self.core
+        context = turn_input.context
+        provider_id = (context.provider_override if context else None) or self.session.policy.provider_id
+        store = core.store
+        session_id = self.session.id
+
+        async def put_attachment(data: bytes, media_type: str, name: str | None) -> Any:
+            return await store.put_attachment(session_id, data, media_type, name)
+
+        return TurnServices(
+            provider=core.provider(provider_id),
+            provider_id=provider_id,
+            controller=core.effect_host.scoped(session_id, turn_id),
+            caller=core.caller,
+            tracer=core.tracer,
+            clock=core.clock,
+            tools=core.tools,
+            projector=core.projector,
+            put_attachment=put_attachment,
+        )
+
+    async def _physical(self, turn_id: str, turn_input: TurnInput, allow_switch: bool) -> AssembledTurn:
+        session = self.session
+        clock = self.core.clock
+        started_ms = clock.now_ms()
+        started = clock.monotonic()
+        state = TurnState(
+            session_id=session.id,
+            turn_id=turn_id,
+            input=turn_input,
+            policy=session.policy,
+            services=self._services(turn_id, turn_input),
+            history=session.history,
+            sinks=self.handle.sinks,
+            take_active_inputs=self.handle.take_active_inputs,
+            has_active_inputs=self.handle.has_active_inputs,
+            last_prompt_usage=session.last_prompt_usage,
+        )
+        tracer = state.services.tracer
+        if tracer.enabled:
+            tracer.emit(session.id, turn_id, "turn_started", input_item_count=len(turn_input.items))
+        with self._phase("normalize_input"):
+            try:
+                user = await normalize_input(
+                    turn_input,
+                    state.new_message_id(),
+                    state.services.put_attachment,
+                    max_attachment_bytes=self.core.max_attachment_bytes,
+                )
+            except InvalidTurnInput as exc:
+                state.issue(
+                    TurnIssue(kind="input_validation", code="invalid_turn_input", message=str(exc), retryable=False)
+                )
+                await state.emit(ErrorEvent(str(exc), code="invalid_turn_input"))
+                return self._uncommitted(state, Stopped(InvalidInput()), started_ms, started)
+        hook_ctx = TurnHookContext(
+            session.id,
+            turn_id,
+            turn_input,
+            state.history,
+            session.policy,
+            state.completions("prepare-turn"),
+            session.last_prompt_usage,
+        )
+        driver = TurnDriver(state, hook_ctx)
+        outcome: TurnOutcome | None = None
+        try:
+            with anyio.CancelScope() as scope:
+                self.handle.attach_scope(scope)
+                try:
+                    outcome = await self._drive(state, driver, hook_ctx, user)
+                except TurnStopped as stop:
+                    outcome = stop.outcome
+            self.handle.attach_scope(None)
+            if scope.cancelled_caught or outcome is None:
+                driver.close_cancelled()
+                outcome = Stopped(Cancelled())
+        except anyio.get_cancelled_exc_class():
+            # Cancelled from outside: commit the cancelled turn, shielded, then let it propagate.
+            self.handle.attach_scope(None)
+            driver.close_cancelled()
+            with anyio.CancelScope(shield=True):
+                await self._finish(state, hook_ctx, Stopped(Cancelled()), started_ms, started, allow_switch)
+            raise
+        return await self._finish(state, hook_ctx, outcome, started_ms, started, allow_switch)
+
+    async def _drive(
+        self, state: TurnState, driver: TurnDriver, hook_ctx: TurnHookContext, user: Message
+    ) -> TurnOutcome:
+        caller = state.services.caller
+        prompt = PromptContext(messages=(*state.history, user))
+        with self._phase("context_transform"):
+            if caller.has("transform_context"):
+                prompt = await caller.pipeline("transform_context", "context", prompt, ctx=hook_ctx)
+        state.prompt_messages = list(prompt.messages)
+        state.turn_messages = [user]
+        with self._phase("prepare_turn"):
+            if caller.has("prepare_turn"):
+                abort = await self._prepare_turn(state, hook_ctx)
+                if abort is not None:
+                    return abort
+        with self._phase("prompt_build"):
+            await self._build_prompt(state, hook_ctx, prompt.contributions)
+        with self._phase("effect_loop"):
+            try:
+                return await self.core.protocol.run(driver)
+            except (TurnStopped, HookError, LashError):
+                raise
+            except Exception as exc:
+                state.issue(TurnIssue(kind="runtime", code="protocol_error", message=f"{type(exc).__name__}: {exc}"))
+                await state.emit(ErrorEvent(f"protocol failed: {exc}", code="protocol_error"))
+                return Stopped(RuntimeErrorStop())
+
+    async def _prepare_turn(self, state: TurnState, hook_ctx: TurnHookContext) -> TurnOutcome | None:
+        abort: tuple[str, AbortTurn] | None = None
+        for plugin, result in await state.services.caller.collect("prepare_turn", ctx=hook_ctx):
+            for directive in as_directives(result):
+                if isinstance(directive, AbortTurn):
+                    abort = (plugin, directive)
+                elif isinstance(directive, EnqueueMessages):
+                    try:
+                        messages = stamp_plugin_messages(plugin, directive, state.new_message_id)
+                    except ValueError as exc:
+                        raise HookError(plugin, "prepare_turn", exc) from None
+                    for message in messages:
+                        state.add_message(message, transient=directive.transient)
+                elif isinstance(directive, EmitEvent):
+                    await state.emit(PluginRuntime(plugin, directive.event))
+                else:
+                    raise HookError(
+                        plugin, "prepare_turn", TypeError(f"prepare_turn may not return {type(directive).__name__}")
+                    )
+        if abort is None:
+            return None
+        plugin, directive = abort
+        state.issue(TurnIssue(kind="plugin", code=directive.code, message=f"plugin {plugin!r}: {directive.message}"))
+        await state.emit(ErrorEvent(directive.message, code=directive.code))
+        return Stopped(PluginAbort(plugin, directive.code, directive.message))
+
+    async def _build_prompt(
+        self, state: TurnState, hook_ctx: TurnHookContext, extra: tuple[PromptContribution, ...]
+    ) -> None:
+        core = self.core
+        caller = state.services.caller
+        specs = core.tool_specs
+        if caller.has("filter_tool_catalog"):
+            removed: set[str] = set()
+            for _, names in await caller.collect("filter_tool_catalog", ctx=hook_ctx, tools=specs):
+                removed.update(names)
+            if removed:
+                specs = tuple(spec for spec in specs if spec.name not in removed)
+                tools = {name: reg for name, reg in core.tools.items() if name not in removed}
+                state.services = evolve(state.services, tools=tools)
+        state.tool_specs = specs
+        contributions = list(extra)
+        if caller.has("prompt_contributions"):
+            for _, result in await caller.collect("prompt_contributions", ctx=hook_ctx):
+                contributions.extend(result if isinstance(result, list | tuple) else (result,))
+        policy = state.policy
+        context = state.input.context
+        layers = (policy.prompt, context.prompt if context else None)
+        if not contributions and layers == (None, None):
+            state.system_prompt = policy.system_prompt
+        else:
+            catalog = frozenset(spec.name for spec in specs)
+            state.system_prompt = build_system_prompt(policy.system_prompt, contributions, layers, catalog)
+        tracer = state.services.tracer
+        if tracer.enabled:
+            tracer.emit(
+                state.session_id,
+                state.turn_id,
+                "prompt_built",
+                prompt_hash=prompt_hash(state.system_prompt),
+                prompt_chars=len(state.system_prompt),
+                tool_count=len(specs),
+                message_count=len(state.prompt_messages),
+            )
+
+    async def _finish(
+        self,
+        state: TurnState,
+        hook_ctx: TurnHookContext,
+        outcome: TurnOutcome,
+        started_ms: int,
+        started: float,
+        allow_switch: bool,
+    ) -> AssembledTurn:
+        session = self.session
+        caller = state.services.caller
+        if isinstance(outcome, AgentFrameSwitch) and not allow_switch:
+            state.issue(
+                TurnIssue(
+                    kind="runtime",
+                    code="agent_frame_switch_limit",
+                    message=f"the turn switched agent frames more than {MAX_AGENT_FRAME_SWITCHES} times",
+                )
+            )
+            outcome = Stopped(RuntimeErrorStop())
+        if isinstance(outcome, Finished):
+            await self._materialize_finish(state, outcome)
+        output = assistant_output(outcome, state.turn_messages, state.issues)
+        with self._phase("finalize_turn"):
+            if caller.has("finalize_turn"):
+                summary = TurnSummary(outcome, output, state.usage, tuple(state.tool_records), tuple(state.issues))
+                for plugin, result in await caller.collect("finalize_turn", ctx=hook_ctx, turn=summary):
+                    for directive in as_directives(result):
+                        if isinstance(directive, EnqueueMessages):
+                            try:
+                                messages = stamp_plugin_messages(plugin, directive, state.new_message_id)
+                            except ValueError as exc:
+                                raise HookError(plugin, "finalize_turn", exc) from None
+                            state.turn_messages.extend(messages)
+                        elif isinstance(directive, EmitEvent):
+                            await state.emit(PluginRuntime(plugin, directive.event))
+                        else:
+                            raise HookError(
+                                plugin,
+                                "finalize_turn",
+                                TypeError(f"finalize_turn may not return {type(directive).__name__}"),
+                            )
+            plugin_state = session.snapshot_plugin_state()
+        deltas: list[TokenLedgerEntry] = []
+        if not state.usage.is_zero:
+            deltas.append(TokenLedgerEntry("turn", state.model.id, state.usage))
+        deltas.extend(state.child_ledger.entries)
+        frames, frame_id, nodes = self._history_delta(state, outcome)
+        commit = TurnCommit(
+            session_id=session.id,
+            turn_id=state.turn_id,
+            commit_hash=turn_commit_hash(
+                state.turn_id,
+                [frame_id],
+                [node.message for node in nodes],
+                outcome,
+                deltas,
+                plugin_state,
+            ),
+            expected_head_revision=session.head_revision,
+            nodes=nodes,
+            current_frame_id=frame_id,
+            frames=frames,
+            outcome=outcome,
+            usage_deltas=tuple(deltas),
+            plugin_state=plugin_state,
+            last_prompt_usage=state.last_prompt_usage,
+            attachment_ids=tuple(
+                part.attachment.attachment_id for node in nodes for part in node.message.parts if part.attachment
+            ),
+            committed_at_ms=self.core.clock.now_ms(),
+        )
+        await self._emit_outcome(state, outcome)
+        with self._phase("commit"):
+            with anyio.CancelScope(shield=True) as shield:
+                shield.deadline = anyio.current_time() + self.core.commit_timeout
+                result = await self.core.store.commit(commit)
+            if shield.cancelled_caught:
+                raise LashError(
+                    f"the commit of turn {state.turn_id!r} did not finish within {self.core.commit_timeout} s; "
+                    "the store may be unreachable"
+                )
+        session.apply_commit(commit, result.head_revision)
+        clock = self.core.clock
+        assembled = AssembledTurn(
+            session_id=session.id,
+            turn_id=state.turn_id,
+            outcome=outcome,
+            assistant_output=output,
+            execution=ExecutionSummary(
+                had_tool_calls=state.had_tool_calls,
+                had_code_execution=False,
+                started_at_ms=started_ms,
+                duration_ms=int((clock.monotonic() - started) * 1000),
+            ),
+            token_usage=state.usage,
+            head_revision=result.head_revision,
+            messages=tuple(node.message for node in nodes),
+            tool_calls=tuple(state.tool_records),
+            errors=tuple(state.issues),
+            usage_by_source=tuple(deltas),
+            cancellation_reason=self.handle.cancel_reason if isinstance(outcome, Stopped) and isinstance(outcome.stop, Cancelled) else None,
+        )
+        with self._phase("turn_persisted"):
+            if caller.has("turn_persisted"):
+                ctx = SessionHookContext(session.id, session.history, session.policy, state.completions("turn-persisted"))
+                await caller.observe("turn_persisted", ctx=ctx, turn=assembled)
+        tracer = state.services.tracer
+        if tracer.enabled:
+            status, reason = outcome_status(outcome)
+            tracer.emit(session.id, state.turn_id, "turn_completed", status=status, done_reason=reason,
+                        agent_frame_switch=isinstance(outcome, AgentFrameSwitch))
+        return assembled
+
+    async def _materialize_finish(self, state: TurnState, outcome: Finished) -> None:
+        finish = outcome.finish
+        if not isinstance(finish, AssistantMessage) or not finish.text:
+            return
+        for message in reversed(state.turn_messages):
+            if message.id in state.transient_ids:
+                continue
+            if message.role is Role.ASSISTANT and message.text == finish.text:
+                return
+            break
+        message_id = state.new_message_id()
+        state.turn_messages.append(
+            Message(message_id, Role.ASSISTANT, (Part(f"{message_id}.p0", PartKind.PROSE, finish.text),))
+        )
+
+    async def _emit_outcome(self, state: TurnState, outcome: TurnOutcome) -> None:
+        if isinstance(outcome, Finished):
+            if isinstance(outcome.finish, FinalValue):
+                await state.emit(FinalValueEvent(outcome.finish.value))
+            elif isinstance(outcome.finish, ToolValueFinish):
+                await state.emit(ToolValueEvent(outcome.finish.tool_name, outcome.finish.value))
+
+    def _history_delta(
+        self, state: TurnState, outcome: TurnOutcome
+    ) -> tuple[tuple[AgentFrameRecord, ...], str, tuple[HistoryNode, ...]]:
+        session = self.session
+        frame_id = session.current_frame_id
+        nodes = [HistoryNode(frame_id, state.turn_id, message) for message in state.turn_messages]
+        frames = session.frames
+        if isinstance(outcome, AgentFrameSwitch) and outcome.frame_id and outcome.frame_id != frame_id:
+            frames = tuple(
+                evolve(frame, status=FrameStatus.SUPERSEDED) if frame.frame_id == frame_id else frame
+                for frame in frames
+            ) + (
+                AgentFrameRecord(
+                    frame_id=outcome.frame_id,
+                    session_id=session.id,
+                    status=FrameStatus.ACTIVE,
+                    reason="continue_as",
+                    created_at_ms=self.core.clock.now_ms(),
+                    previous_frame_id=frame_id,
+                    caused_by=state.turn_id,
+                    protocol_turn_options=state.input.protocol_turn_options,
+                ),
+            )
+            new_frame = outcome.frame_id
+            for index, seed in enumerate(outcome.initial_messages):
+                message_id = f"m:{state.turn_id}:seed:{index}"
+                parts = tuple(evolve(p, id=f"{message_id}.p{i}") for i, p in enumerate(seed.parts))
+                nodes.append(HistoryNode(new_frame, state.turn_id, evolve(seed, id=message_id, parts=parts)))
+            frame_id = new_frame
+        return frames, frame_id, tuple(nodes)
+
+    def _uncommitted(self, state: TurnState, outcome: TurnOutcome, started_ms: int, started: float) -> AssembledTurn:
+        clock = self.core.clock
+        issues = list(state.issues)
+        return AssembledTurn(
+            session_id=self.session.id,
+            turn_id=state.turn_id,
+            outcome=outcome,
+            assistant_output=assistant_output(outcome, (), issues),
+            execution=ExecutionSummary(False, False, started_ms, int((clock.monotonic() - started) * 1000)),
+            token_usage=state.usage,
+            head_revision=self.session.head_revision,
+            errors=tuple(issues),
+        )
