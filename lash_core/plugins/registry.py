@@ -15,6 +15,7 @@ from attrs import define, field
 from lash_core.errors import PluginLoadError, PluginRegistrationError
 from lash_core.plugins.manager import LoadedPlugins
 from lash_core.tools.contract import ToolManifest, ToolProvider, ToolResultProjector
+from lash_core.tools.validation import ArgumentValidator, validator_for
 
 __all__ = ["COMPONENT_KINDS", "ComponentRegistration", "Registry", "ToolRegistration", "build_registry"]
 
@@ -41,11 +42,13 @@ class ComponentRegistration:
 
 @define(frozen=True)
 class ToolRegistration:
-    """A tool: its manifest, the provider that executes it and the plugin that registered it."""
+    """A tool: its manifest, the provider that executes it, the plugin that registered it and
+    the compiled validator of its arguments."""
 
     manifest: ToolManifest
     provider: ToolProvider
     plugin: str
+    validator: ArgumentValidator
 
 
 @define
@@ -129,7 +132,9 @@ class _Staging:
                         "decorate a function with lash_core.tool to make one"
                     )
                 for manifest in provider.manifests():
-                    staging.tools.append(ToolRegistration(manifest, provider, staging.plugin))
+                    staging.tools.append(
+                        ToolRegistration(manifest, provider, staging.plugin, validator_for(manifest.input_schema))
+                    )
 
             def result_projector(self, projector: ToolResultProjector) -> None:
                 if not isinstance(projector, ToolResultProjector):

@@ -50,7 +50,7 @@ from lash_core.model import (
 )
 from lash_core.tools.contract import ToolContext, ToolInvocation
 from lash_core.tools.projector import render_output
-from lash_core.tools.validation import ArgumentError, ArgumentValidator, parse_arguments
+from lash_core.tools.validation import ArgumentError, parse_arguments
 from lash_core.turn.state import TurnState
 
 __all__ = ["CompletedCall", "ToolRound", "failure_output"]
@@ -74,17 +74,6 @@ class CompletedCall:
     output: ToolCallOutput
     model_text: str
     duration_ms: int
-
-
-_validators: dict[int, tuple[dict[str, Any], ArgumentValidator]] = {}
-
-
-def _validator(schema: dict[str, Any]) -> ArgumentValidator:
-    cached = _validators.get(id(schema))
-    if cached is None or cached[0] is not schema:
-        cached = (schema, ArgumentValidator(schema))
-        _validators[id(schema)] = cached
-    return cached[1]
 
 
 class ToolRound:
@@ -170,7 +159,7 @@ class ToolRound:
         else:
             try:
                 args = parse_arguments(call.arguments)
-                _validator(registration.manifest.input_schema).validate(args)
+                registration.validator.validate(args)
             except ArgumentError as exc:
                 output = failure_output(
                     ToolFailureClass.INVALID_REQUEST, "invalid_arguments", f"{call.name}: {exc.message}"
