@@ -78,7 +78,7 @@ def _build_converter() -> Converter:
     conv.register_structure_hook(bytes, lambda value, _: base64.b64decode(value, validate=True))
 
     def unstructure_factory(cls: type) -> Callable[[Any], dict[str, Any]]:
-        inner = make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **_field_overrides(cls))
+        inner: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **_field_overrides(cls))
         tag = cls.__dict__.get("TAG")
         if tag is None:
             return inner
@@ -90,9 +90,7 @@ def _build_converter() -> Converter:
         return tagged
 
     def structure_factory(cls: type) -> Callable[[Any, Any], Any]:
-        inner = make_dict_structure_fn(
-            cls, conv, _cattrs_forbid_extra_keys=True, **_field_overrides(cls)
-        )
+        inner: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **_field_overrides(cls))
         tag = cls.__dict__.get("TAG")
         if tag is None:
             return inner
@@ -126,7 +124,9 @@ def _register_union(conv: Converter, union: Any) -> None:
 
     def structure_union(value: Any, _: Any) -> Any:
         if not isinstance(value, dict):
-            raise UnknownTag(f"expected an object with a 'type' tag ({expected}), found {type(value).__name__}")
+            raise UnknownTag(
+                f"expected an object with a 'type' tag ({expected}), found {type(value).__name__}"
+            )
         tag = value.get("type")
         cls = variants.get(tag) if isinstance(tag, str) else None
         if cls is None:

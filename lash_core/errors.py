@@ -99,9 +99,7 @@ class HookError(PluginError):
     """A turn-phase hook implementation raised."""
 
     def __init__(self, plugin: str, hook: str, error: BaseException) -> None:
-        super().__init__(
-            f"plugin {plugin!r} failed in hook {hook!r}: {type(error).__name__}: {error}"
-        )
+        super().__init__(f"plugin {plugin!r} failed in hook {hook!r}: {type(error).__name__}: {error}")
         self.plugin = plugin
         self.hook = hook
         self.error = error

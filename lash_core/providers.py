@@ -30,7 +30,9 @@ class Provider(Protocol):
         ...
 
 
-def provider_error(kind: ProviderFailureKind, message: str, *, retryable: bool = False, **fields: object) -> ProviderError:
+def provider_error(
+    kind: ProviderFailureKind, message: str, *, retryable: bool = False, **fields: object
+) -> ProviderError:
     """A :class:`ProviderError` carrying a classified :class:`ProviderFailure`."""
     failure = ProviderFailure(kind=kind, message=message, retryable=retryable, **fields)  # type: ignore[arg-type]
     return ProviderError(f"{kind.value}: {message}", failure)

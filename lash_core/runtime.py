@@ -14,7 +14,6 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-
 from lash_core.clock import Clock, SystemClock
 from lash_core.config import ComponentConfig, RuntimeConfig, load_runtime_config
 from lash_core.converter import structure
@@ -24,11 +23,12 @@ from lash_core.model import SessionPolicy, ToolSpec
 from lash_core.plugins.caller import HookCaller
 from lash_core.plugins.manager import create_plugin_manager
 from lash_core.plugins.registry import ComponentRegistration, Registry, ToolRegistration, build_registry
+from lash_core.plugins.report import plugins_report
 from lash_core.providers import Provider
 from lash_core.session import Session
 from lash_core.store.contract import SessionStore
 from lash_core.tools.contract import ToolResultProjector
-from lash_core.tracing import TraceSink, Tracer
+from lash_core.tracing import Tracer, TraceSink
 
 __all__ = ["PhaseProbe", "Runtime"]
 
@@ -49,7 +49,9 @@ class Runtime:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = load_runtime_config(config)
-        self.loaded = create_plugin_manager(plugins=plugins, load_entry_points=load_entry_points, environ=environ)
+        self.loaded = create_plugin_manager(
+            plugins=plugins, load_entry_points=load_entry_points, environ=environ
+        )
         self.registry: Registry = build_registry(self.loaded)
         self.caller: HookCaller = self.loaded.caller
         self.clock: Clock = clock or SystemClock()
@@ -58,7 +60,8 @@ class Runtime:
         self.commit_timeout = self.config.commit_timeout_seconds
         self.tools: dict[str, ToolRegistration] = dict(self.registry.tools)
         self.tool_specs: tuple[ToolSpec, ...] = tuple(
-            ToolSpec(r.manifest.name, r.manifest.description, r.manifest.input_schema) for r in self.tools.values()
+            ToolSpec(r.manifest.name, r.manifest.description, r.manifest.input_schema)
+            for r in self.tools.values()
         )
         self.projector: ToolResultProjector | None = (
             self.registry.result_projector[1] if self.registry.result_projector else None
@@ -86,7 +89,7 @@ class Runtime:
             claims = ", ".join(f"{name!r} (plugin {reg.plugin!r})" for name, reg in sorted(protocols.items()))
             raise PluginRegistrationError(
                 f"the session protocol is an exclusive slot and several protocols are registered: {claims}; "
-                "choose one with protocol = {type = \"...\"} in the configuration"
+                'choose one with protocol = {type = "..."} in the configuration'
             )
         return next(iter(protocols.values()))
 
@@ -97,7 +100,9 @@ class Runtime:
                 settings = structure(dict(component.settings), registration.settings)
             except DecodeError as exc:
                 problems = "; ".join(p.replace("@ $", f"@ {where}.settings") for p in exc.problems)
-                raise ConfigError(f"invalid settings for {where} ({registration.name!r}): {problems}") from exc
+                raise ConfigError(
+                    f"invalid settings for {where} ({registration.name!r}): {problems}"
+                ) from exc
         elif not component.settings:
             try:
                 if not inspect.signature(registration.factory).parameters:
@@ -118,13 +123,22 @@ class Runtime:
         if self._opened:
             return
         cfg = self.config
-        self.store: SessionStore = self._build(self.registry.component("stores", cfg.store.type), cfg.store, "store")
+        self.store: SessionStore = self._build(
+            self.registry.component("stores", cfg.store.type), cfg.store, "store"
+        )
         self.effect_host: EffectHost = self._build(
             self.registry.component("effect_hosts", cfg.effect_host.type), cfg.effect_host, "effect_host"
         )
-        if self.effect_host.durability is DurabilityTier.DURABLE and self.store.durability is not DurabilityTier.DURABLE:
+        if (
+            self.effect_host.durability is DurabilityTier.DURABLE
+            and self.store.durability is not DurabilityTier.DURABLE
+        ):
             raise DurableStoreRequired("session store", cfg.store.type)
-        self.protocol = self._build(self._protocol_registration, cfg.protocol or ComponentConfig(self._protocol_registration.name), "protocol")
+        self.protocol = self._build(
+            self._protocol_registration,
+            cfg.protocol or ComponentConfig(self._protocol_registration.name),
+            "protocol",
+        )
         sinks: list[TraceSink] = [
             self._build(self.registry.component("trace_sinks", sink.type), sink, f"trace_sinks[{i}]")
             for i, sink in enumerate(cfg.trace_sinks)
@@ -156,16 +170,23 @@ class Runtime:
                 known = ", ".join(sorted(self.config.providers)) or "none"
                 raise ConfigError(
                     f"no provider is configured with id {provider_id!r} (configured: {known}); add "
-                    f"[providers.{provider_id}] with a type such as \"openai\" to the configuration"
+                    f'[providers.{provider_id}] with a type such as "openai" to the configuration'
                 )
             registration = self.registry.component("providers", component.type)
-            provider = self._providers[provider_id] = self._build(registration, component, f"providers.{provider_id}")
+            provider = self._providers[provider_id] = self._build(
+                registration, component, f"providers.{provider_id}"
+            )
         return provider
 
     def default_policy(self) -> SessionPolicy:
         """The policy new sessions get from the configuration."""
         cfg = self.config
-        return SessionPolicy(model=cfg.model, provider_id=cfg.provider, max_turns=cfg.max_turns, system_prompt=cfg.system_prompt)
+        return SessionPolicy(
+            model=cfg.model,
+            provider_id=cfg.provider,
+            max_turns=cfg.max_turns,
+            system_prompt=cfg.system_prompt,
+        )
 
     async def session(self, session_id: str | None = None, *, policy: SessionPolicy | None = None) -> Session:
         """Open the session ``session_id`` (creating it when the store has none).
@@ -193,23 +214,4 @@ class Runtime:
 
     def plugins_report(self) -> list[dict[str, Any]]:
         """What each plugin is, which hooks it implements and what it registered (``lash plugins``)."""
-        report = []
-        errors = {error.plugin: error for error in self.registry.errors}
-        for name, info in sorted(self.loaded.plugins.items()):
-            entry: dict[str, Any] = {
-                "name": name,
-                "version": info.version,
-                "distribution": info.distribution,
-                "module": info.module,
-                "hooks": self.loaded.hooks_of(name),
-                "registered": self.registry.registered_by(name),
-            }
-            if name in errors:
-                entry["error"] = str(errors[name])
-            report.append(entry)
-        for name, error in sorted(errors.items()):
-            if name not in self.loaded.plugins:
-                report.append({"name": name, "error": str(error), "hooks": [], "registered": {}})
-        return report
-
-
+        return plugins_report(self.loaded, self.registry)

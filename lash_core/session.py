@@ -11,7 +11,7 @@ A session runs one turn at a time: a second foreground turn raises
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -47,7 +47,9 @@ EventSink = Callable[[TurnActivity], Awaitable[None]]
 class Session:
     """A live handle on one session: its history (current agent frame), head and usage."""
 
-    def __init__(self, core: Runtime, session_id: str, policy: SessionPolicy, record: SessionRecord | None) -> None:
+    def __init__(
+        self, core: Runtime, session_id: str, policy: SessionPolicy, record: SessionRecord | None
+    ) -> None:
         self.core = core
         self.id = session_id
         self.policy = policy
@@ -58,7 +60,11 @@ class Session:
         self.frames: tuple[AgentFrameRecord, ...] = (
             head.frames
             if head and head.frames
-            else (AgentFrameRecord(self.current_frame_id, session_id, FrameStatus.ACTIVE, "initial", core.clock.now_ms()),)
+            else (
+                AgentFrameRecord(
+                    self.current_frame_id, session_id, FrameStatus.ACTIVE, "initial", core.clock.now_ms()
+                ),
+            )
         )
         self.ledger = head.ledger if head else TokenLedger()
         self.plugin_state: dict[str, Any] = dict(head.plugin_state) if head else {}
@@ -146,7 +152,8 @@ class Session:
         caller = self.core.caller
         if caller.has("restore_state"):
             caller.call_each_sync(
-                "restore_state", lambda plugin: {"session_id": self.id, "state": self.plugin_state.get(plugin)}
+                "restore_state",
+                lambda plugin: {"session_id": self.id, "state": self.plugin_state.get(plugin)},
             )
 
     async def notify_restored(self) -> None:
@@ -160,7 +167,9 @@ class Session:
         previous, self.policy = self.policy, policy
         if previous != policy and self.core.caller.has("session_config_changed"):
             ctx = SessionHookContext(self.id, self.history, self.policy)
-            await self.core.caller.observe("session_config_changed", ctx=ctx, previous=previous, current=policy)
+            await self.core.caller.observe(
+                "session_config_changed", ctx=ctx, previous=previous, current=policy
+            )
 
     def apply_commit(self, commit: TurnCommit, head_revision: int) -> None:
         """Adopt a committed turn: history, head revision, frames, usage, plugin state."""
@@ -181,7 +190,9 @@ class Session:
 class Turn:
     """One logical turn of a session. Run it once, with ``run()`` or ``stream()``."""
 
-    def __init__(self, session: Session, turn_input: TurnInput, turn_id: str, sinks: tuple[EventSink, ...]) -> None:
+    def __init__(
+        self, session: Session, turn_input: TurnInput, turn_id: str, sinks: tuple[EventSink, ...]
+    ) -> None:
         self.session = session
         self.input = turn_input
         self.turn_id = turn_id
@@ -194,7 +205,9 @@ class Turn:
     async def run(self) -> AssembledTurn:
         """Run the turn to its commit and return what it produced."""
         if self._started:
-            raise RuntimeError(f"turn {self.turn_id!r} was already started; create a new turn with session.turn()")
+            raise RuntimeError(
+                f"turn {self.turn_id!r} was already started; create a new turn with session.turn()"
+            )
         self._started = True
         self.session.begin(self)
         try:
@@ -284,5 +297,3 @@ def collect_into(activities: list[TurnActivity]) -> EventSink:
         activities.append(activity)
 
     return sink
-
-

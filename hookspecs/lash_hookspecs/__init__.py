@@ -68,5 +68,5 @@ def calling(convention: str, *, may_be_async: bool) -> Callable[[F], F]:
 from lash_hookspecs import registration as registration  # noqa: E402
 from lash_hookspecs import turn_phases as turn_phases  # noqa: E402
 
-REGISTRATION_HOOKS: tuple[str, ...] = registration.HOOKS
-TURN_PHASE_HOOKS: tuple[str, ...] = turn_phases.HOOKS
+REGISTRATION_HOOKS: tuple[str, ...] = tuple(registration.HOOKS)
+TURN_PHASE_HOOKS: tuple[str, ...] = tuple(turn_phases.HOOKS)

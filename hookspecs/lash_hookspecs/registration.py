@@ -11,7 +11,7 @@ from typing import Any
 
 from lash_hookspecs import calling, hookspec
 
-HOOKS = (
+HOOKS: tuple[str, ...] = (
     "register_providers",
     "register_stores",
     "register_tools",

@@ -12,7 +12,7 @@ from typing import Any
 
 from lash_hookspecs import calling, hookspec
 
-HOOKS = (
+HOOKS: tuple[str, ...] = (
     "transform_context",
     "prepare_turn",
     "prompt_contributions",

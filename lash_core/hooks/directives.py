@@ -122,9 +122,7 @@ def stamp_plugin_messages(plugin: str, directive: EnqueueMessages, new_id: Any) 
     stamped = []
     for message in directive.messages:
         if message.role not in (Role.USER, Role.SYSTEM):
-            raise ValueError(
-                f"plugins may enqueue only user or system messages, not {message.role.value!r}"
-            )
+            raise ValueError(f"plugins may enqueue only user or system messages, not {message.role.value!r}")
         message_id = new_id()
         parts = tuple(
             Part(id=f"{message_id}.p{i}", kind=p.kind, content=p.content, attachment=p.attachment)

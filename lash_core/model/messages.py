@@ -153,6 +153,4 @@ class Message:
     @property
     def text(self) -> str:
         """The concatenated text and prose of the message."""
-        return "".join(
-            part.content for part in self.parts if part.kind in (PartKind.TEXT, PartKind.PROSE)
-        )
+        return "".join(part.content for part in self.parts if part.kind in (PartKind.TEXT, PartKind.PROSE))

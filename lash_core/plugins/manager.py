@@ -82,7 +82,9 @@ def create_plugin_manager(
     pm = pluggy.PluginManager(lash_hookspecs.PROJECT_NAME)
     pm.add_hookspecs(lash_hookspecs.registration)
     pm.add_hookspecs(lash_hookspecs.turn_phases)
-    loaded = LoadedPlugins(pm=pm, caller=HookCaller(pm, trace=env.get("LASH_TRACE_PLUGINS", "") not in ("", "0")))
+    loaded = LoadedPlugins(
+        pm=pm, caller=HookCaller(pm, trace=env.get("LASH_TRACE_PLUGINS", "") not in ("", "0"))
+    )
 
     if load_entry_points:
         only = _names(env.get("LASH_LOAD_PLUGINS"))

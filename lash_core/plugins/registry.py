@@ -115,7 +115,9 @@ class _Staging:
                 raise ValueError("a registered name must be a non-empty string")
             if not callable(factory):
                 raise TypeError(f"the factory registered as {name!r} is not callable")
-            self.components.append(ComponentRegistration(kind, name, self.plugin, factory, settings, description))
+            self.components.append(
+                ComponentRegistration(kind, name, self.plugin, factory, settings, description)
+            )
 
         return register
 
@@ -133,7 +135,9 @@ class _Staging:
                     )
                 for manifest in provider.manifests():
                     staging.tools.append(
-                        ToolRegistration(manifest, provider, staging.plugin, validator_for(manifest.input_schema))
+                        ToolRegistration(
+                            manifest, provider, staging.plugin, validator_for(manifest.input_schema)
+                        )
                     )
 
             def result_projector(self, projector: ToolResultProjector) -> None:

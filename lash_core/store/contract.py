@@ -155,7 +155,9 @@ class SessionStore(Protocol):
         """Delete a session and its attachments; ``False`` when it did not exist."""
         ...
 
-    async def put_attachment(self, session_id: str, data: bytes, media_type: str, name: str | None) -> AttachmentRef:
+    async def put_attachment(
+        self, session_id: str, data: bytes, media_type: str, name: str | None
+    ) -> AttachmentRef:
         """Store bytes content-addressed for the session; return the reference."""
         ...
 

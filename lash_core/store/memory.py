@@ -118,7 +118,9 @@ class MemoryStore:
         """Forget a session."""
         return self._sessions.pop(session_id, None) is not None
 
-    async def put_attachment(self, session_id: str, data: bytes, media_type: str, name: str | None) -> AttachmentRef:
+    async def put_attachment(
+        self, session_id: str, data: bytes, media_type: str, name: str | None
+    ) -> AttachmentRef:
         """Keep the bytes under their sha256."""
         attachment_id = hashlib.sha256(data).hexdigest()
         self._attachments(session_id)[attachment_id] = data

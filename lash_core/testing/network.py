@@ -68,8 +68,8 @@ def block_network() -> Iterator[None]:
 
     httpx.AsyncHTTPTransport.handle_async_request = guarded_async  # type: ignore[method-assign]
     httpx.HTTPTransport.handle_request = guarded_sync  # type: ignore[method-assign]
-    socket.socket.connect = guarded_connect  # type: ignore[method-assign]
-    socket.create_connection = guarded_create  # type: ignore[assignment]
+    socket.socket.connect = guarded_connect  # type: ignore[method-assign,assignment]
+    socket.create_connection = guarded_create
     try:
         yield
     finally:

@@ -55,7 +55,9 @@ class Reply:
     started: anyio.Event = field(factory=anyio.Event)
 
 
-def call(name: str, args: Any = None, *, call_id: str | None = None, raw: str | None = None) -> LlmToolCallPart:
+def call(
+    name: str, args: Any = None, *, call_id: str | None = None, raw: str | None = None
+) -> LlmToolCallPart:
     """A tool-call part; ``raw`` gives the argument text verbatim (to test bad JSON)."""
     arguments = raw if raw is not None else json.dumps(args if args is not None else {})
     return LlmToolCallPart(call_id or f"call_{name}", name, arguments)
@@ -78,7 +80,9 @@ def reply_text(
         events.append(StreamReasoningDelta(reasoning))
     if text:
         parts.append(LlmTextPart(text))
-    events.extend(StreamTextDelta(chunk) for chunk in (chunks if chunks is not None else [text] if text else []))
+    events.extend(
+        StreamTextDelta(chunk) for chunk in (chunks if chunks is not None else [text] if text else [])
+    )
     usage = usage or TokenUsage(input_tokens=10, output_tokens=max(1, len(text) // 4))
     events.append(StreamUsage(usage))
     response = LlmResponse(tuple(parts), usage, terminal_reason, model="scripted")
@@ -97,10 +101,16 @@ def reply_tool_calls(
         events.append(StreamToolCallDelta(index, tool_call.arguments))
     usage = usage or TokenUsage(input_tokens=10, output_tokens=5)
     events.append(StreamUsage(usage))
-    return Reply(LlmResponse(tuple(parts), usage, TerminalReason.TOOL_USE, model="scripted"), events=tuple(events), gate=gate)
+    return Reply(
+        LlmResponse(tuple(parts), usage, TerminalReason.TOOL_USE, model="scripted"),
+        events=tuple(events),
+        gate=gate,
+    )
 
 
-def reply_error(kind: ProviderFailureKind, message: str, *, retryable: bool = False, status: int | None = None) -> Reply:
+def reply_error(
+    kind: ProviderFailureKind, message: str, *, retryable: bool = False, status: int | None = None
+) -> Reply:
     """A reply that fails with a classified provider error."""
     return Reply(error=provider_error(kind, message, retryable=retryable, status=status))
 

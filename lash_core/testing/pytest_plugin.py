@@ -20,7 +20,9 @@ from lash_core.testing.runtime import scripted_runtime
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini("lash_network_guard", "block non-loopback network access in every test", type="bool", default=False)
+    parser.addini(
+        "lash_network_guard", "block non-loopback network access in every test", type="bool", default=False
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,13 @@ from attrs import frozen
 from lash_core.effects import DurabilityTier, Effect, EffectKind
 from lash_core.errors import HookError, ProviderError
 from lash_core.hooks.context import CheckpointHookContext, TurnHookContext
-from lash_core.hooks.directives import AbortTurn, EmitEvent, EnqueueMessages, as_directives, stamp_plugin_messages
+from lash_core.hooks.directives import (
+    AbortTurn,
+    EmitEvent,
+    EnqueueMessages,
+    as_directives,
+    stamp_plugin_messages,
+)
 from lash_core.model import (
     AssistantProseDelta,
     Cancelled,
@@ -135,7 +141,9 @@ class TurnDriver:
         message_id = self._state.new_message_id()
         return Message(message_id, Role.SYSTEM, (Part(f"{message_id}.p0", PartKind.TEXT, text),))
 
-    def issue(self, kind: str, message: str, *, code: str | None = None, retryable: bool | None = None) -> None:
+    def issue(
+        self, kind: str, message: str, *, code: str | None = None, retryable: bool | None = None
+    ) -> None:
         """Record a turn issue."""
         self._state.issue(TurnIssue(kind=kind, message=message, code=code, retryable=retryable))
 
@@ -227,20 +235,34 @@ class TurnDriver:
         window = self._state.model.context_window_tokens
         prompt = response.usage.input_tokens + response.usage.cache_read_input_tokens
         prompt += response.usage.cache_write_input_tokens
-        if reason is TerminalReason.OUTPUT_LIMIT and response.usage.output_tokens == 0 and prompt >= window * _OVERFLOW_SHARE:
+        if (
+            reason is TerminalReason.OUTPUT_LIMIT
+            and response.usage.output_tokens == 0
+            and prompt >= window * _OVERFLOW_SHARE
+        ):
             reason = TerminalReason.CONTEXT_OVERFLOW
         detail = response.terminal_diagnostic or ""
         if reason is TerminalReason.OUTPUT_LIMIT:
             self._state.issue(
-                TurnIssue(kind="provider", code="output_limit", terminal_reason=reason.value,
-                          message="the model reached its output token limit before finishing" + (f": {detail}" if detail else ""),
-                          retryable=False)
+                TurnIssue(
+                    kind="provider",
+                    code="output_limit",
+                    terminal_reason=reason.value,
+                    message="the model reached its output token limit before finishing"
+                    + (f": {detail}" if detail else ""),
+                    retryable=False,
+                )
             )
             raise TurnStopped(Stopped(Incomplete()))
         self._state.issue(
-            TurnIssue(kind="provider", code=reason.value, terminal_reason=reason.value,
-                      message=f"the model stopped: {reason.value}" + (f": {detail}" if detail else ""),
-                      retryable=False, provider_failure_kind=reason.value)
+            TurnIssue(
+                kind="provider",
+                code=reason.value,
+                terminal_reason=reason.value,
+                message=f"the model stopped: {reason.value}" + (f": {detail}" if detail else ""),
+                retryable=False,
+                provider_failure_kind=reason.value,
+            )
         )
         raise TurnStopped(Stopped(ProviderErrorStop()))
 
@@ -257,8 +279,14 @@ class TurnDriver:
                 parts.append(Part(part_id, PartKind.REASONING, part.text, reasoning_meta=part.replay))
             else:
                 parts.append(
-                    Part(part_id, PartKind.TOOL_CALL, part.arguments, tool_call_id=part.call_id,
-                         tool_name=part.name, tool_replay=part.replay)
+                    Part(
+                        part_id,
+                        PartKind.TOOL_CALL,
+                        part.arguments,
+                        tool_call_id=part.call_id,
+                        tool_name=part.name,
+                        tool_replay=part.replay,
+                    )
                 )
         message = Message(message_id, Role.ASSISTANT, tuple(parts))
         state.add_message(message)
@@ -290,12 +318,23 @@ class TurnDriver:
         delivered messages and returns the delivery (empty when nothing arrived)."""
         state = self._state
         key = state.next_effect_key(EffectKind.CHECKPOINT)
-        effect = Effect(EffectKind.CHECKPOINT, key, state.session_id, state.turn_id, CheckpointDelivery, lambda: kind.value)
+        effect = Effect(
+            EffectKind.CHECKPOINT,
+            key,
+            state.session_id,
+            state.turn_id,
+            CheckpointDelivery,
+            lambda: kind.value,
+        )
 
         async def gather() -> CheckpointDelivery:
             return await self._gather_checkpoint(kind)
 
-        needs_effect = bool(state.enqueued_for_checkpoint) or state.services.caller.has("checkpoint") or state.has_active_inputs()
+        needs_effect = (
+            bool(state.enqueued_for_checkpoint)
+            or state.services.caller.has("checkpoint")
+            or state.has_active_inputs()
+        )
         if not needs_effect and state.services.controller.durability is DurabilityTier.INLINE:
             return CheckpointDelivery()
         delivery: CheckpointDelivery = await state.services.controller.execute(effect, gather)
@@ -304,11 +343,19 @@ class TurnDriver:
         for message in delivery.transient_messages:
             state.add_message(message, transient=True)
         if delivery.accepted_inputs:
-            await state.emit(QueuedInputAccepted(kind.value, tuple(m.id for m in delivery.messages[: delivery.accepted_inputs])))
+            await state.emit(
+                QueuedInputAccepted(
+                    kind.value, tuple(m.id for m in delivery.messages[: delivery.accepted_inputs])
+                )
+            )
         if delivery.messages or delivery.transient_messages:
-            await state.emit(QueuedMessagesCommitted(kind.value, delivery.messages + delivery.transient_messages))
+            await state.emit(
+                QueuedMessagesCommitted(kind.value, delivery.messages + delivery.transient_messages)
+            )
         if delivery.abort is not None:
-            state.issue(TurnIssue(kind="plugin", code=delivery.abort.code, message=delivery.abort.message or ""))
+            state.issue(
+                TurnIssue(kind="plugin", code=delivery.abort.code, message=delivery.abort.message or "")
+            )
             raise TurnStopped(Stopped(delivery.abort))
         return delivery
 
@@ -325,7 +372,9 @@ class TurnDriver:
         transient: list[Message] = []
         abort: PluginAbort | None = None
         if state.services.caller.has("checkpoint"):
-            ctx = CheckpointHookContext(self._hooks, kind.value, tuple(state.prompt_messages) + tuple(committed))
+            ctx = CheckpointHookContext(
+                self._hooks, kind.value, tuple(state.prompt_messages) + tuple(committed)
+            )
             try:
                 results = await state.services.caller.collect("checkpoint", ctx=ctx)
             except HookError as exc:
@@ -341,8 +390,13 @@ class TurnDriver:
                     elif isinstance(directive, EmitEvent):
                         await state.emit(PluginRuntime(plugin, directive.event))
                     else:
-                        state.issue(TurnIssue(kind="plugin", code="plugin_checkpoint",
-                                              message=f"plugin {plugin!r}: checkpoint may not return {type(directive).__name__}"))
+                        state.issue(
+                            TurnIssue(
+                                kind="plugin",
+                                code="plugin_checkpoint",
+                                message=f"plugin {plugin!r}: checkpoint may not return {type(directive).__name__}",
+                            )
+                        )
                         raise TurnStopped(Stopped(RuntimeErrorStop()))
         return CheckpointDelivery(tuple(committed), tuple(transient), accepted, abort)
 

@@ -101,13 +101,13 @@ async def normalize_input(
             if item.text:
                 parts.append(Part(part_id, PartKind.TEXT, item.text))
             continue
-        source = item.source
-        if isinstance(source, InlineAttachment):
-            ref = await put_attachment(source.data, source.media_type, source.name)
-        elif isinstance(source, StoredAttachment):
-            ref = source.ref
+        attachment = item.source
+        if isinstance(attachment, InlineAttachment):
+            ref = await put_attachment(attachment.data, attachment.media_type, attachment.name)
+        elif isinstance(attachment, StoredAttachment):
+            ref = attachment.ref
         else:  # pragma: no cover - the union is closed
-            raise InvalidTurnInput(f"unsupported attachment source {type(source).__name__}")
+            raise InvalidTurnInput(f"unsupported attachment source {type(attachment).__name__}")
         parts.append(Part(part_id, PartKind.ATTACHMENT, attachment=ref))
     if not parts:
         parts.append(Part(f"{message_id}.p0", PartKind.TEXT, ""))

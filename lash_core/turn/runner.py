@@ -19,7 +19,13 @@ from attrs import evolve
 
 from lash_core.errors import HookError, LashError
 from lash_core.hooks.context import PromptContext, SessionHookContext, TurnHookContext, TurnSummary
-from lash_core.hooks.directives import AbortTurn, EmitEvent, EnqueueMessages, as_directives, stamp_plugin_messages
+from lash_core.hooks.directives import (
+    AbortTurn,
+    EmitEvent,
+    EnqueueMessages,
+    as_directives,
+    stamp_plugin_messages,
+)
 from lash_core.model import (
     AgentFrameRecord,
     AgentFrameSwitch,
@@ -92,7 +98,9 @@ class TurnRunner:
         turn_input = self.handle.input
         switches = 0
         while True:
-            turn_id = self.handle.turn_id if switches == 0 else f"{self.handle.turn_id}:agent-frame:{switches}"
+            turn_id = (
+                self.handle.turn_id if switches == 0 else f"{self.handle.turn_id}:agent-frame:{switches}"
+            )
             assembled = await self._physical(turn_id, turn_input, switches < MAX_AGENT_FRAME_SWITCHES)
             outcome = assembled.outcome
             if not isinstance(outcome, AgentFrameSwitch):
@@ -157,7 +165,9 @@ class TurnRunner:
                 )
             except InvalidTurnInput as exc:
                 state.issue(
-                    TurnIssue(kind="input_validation", code="invalid_turn_input", message=str(exc), retryable=False)
+                    TurnIssue(
+                        kind="input_validation", code="invalid_turn_input", message=str(exc), retryable=False
+                    )
                 )
                 await state.emit(ErrorEvent(str(exc), code="invalid_turn_input"))
                 return self._uncommitted(state, Stopped(InvalidInput()), started_ms, started)
@@ -215,7 +225,9 @@ class TurnRunner:
             except (TurnStopped, HookError, LashError):
                 raise
             except Exception as exc:
-                state.issue(TurnIssue(kind="runtime", code="protocol_error", message=f"{type(exc).__name__}: {exc}"))
+                state.issue(
+                    TurnIssue(kind="runtime", code="protocol_error", message=f"{type(exc).__name__}: {exc}")
+                )
                 await state.emit(ErrorEvent(f"protocol failed: {exc}", code="protocol_error"))
                 return Stopped(RuntimeErrorStop())
 
@@ -236,12 +248,16 @@ class TurnRunner:
                     await state.emit(PluginRuntime(plugin, directive.event))
                 else:
                     raise HookError(
-                        plugin, "prepare_turn", TypeError(f"prepare_turn may not return {type(directive).__name__}")
+                        plugin,
+                        "prepare_turn",
+                        TypeError(f"prepare_turn may not return {type(directive).__name__}"),
                     )
         if abort is None:
             return None
         plugin, directive = abort
-        state.issue(TurnIssue(kind="plugin", code=directive.code, message=f"plugin {plugin!r}: {directive.message}"))
+        state.issue(
+            TurnIssue(kind="plugin", code=directive.code, message=f"plugin {plugin!r}: {directive.message}")
+        )
         await state.emit(ErrorEvent(directive.message, code=directive.code))
         return Stopped(PluginAbort(plugin, directive.code, directive.message))
 
@@ -309,7 +325,9 @@ class TurnRunner:
         output = assistant_output(outcome, state.turn_messages, state.issues)
         with self._phase("finalize_turn"):
             if caller.has("finalize_turn"):
-                summary = TurnSummary(outcome, output, state.usage, tuple(state.tool_records), tuple(state.issues))
+                summary = TurnSummary(
+                    outcome, output, state.usage, tuple(state.tool_records), tuple(state.issues)
+                )
                 for plugin, result in await caller.collect("finalize_turn", ctx=hook_ctx, turn=summary):
                     for directive in as_directives(result):
                         if isinstance(directive, EnqueueMessages):
@@ -352,7 +370,10 @@ class TurnRunner:
             plugin_state=plugin_state,
             last_prompt_usage=state.last_prompt_usage,
             attachment_ids=tuple(
-                part.attachment.attachment_id for node in nodes for part in node.message.parts if part.attachment
+                part.attachment.attachment_id
+                for node in nodes
+                for part in node.message.parts
+                if part.attachment
             ),
             committed_at_ms=self.core.clock.now_ms(),
         )
@@ -385,17 +406,27 @@ class TurnRunner:
             tool_calls=tuple(state.tool_records),
             errors=tuple(state.issues),
             usage_by_source=tuple(deltas),
-            cancellation_reason=self.handle.cancel_reason if isinstance(outcome, Stopped) and isinstance(outcome.stop, Cancelled) else None,
+            cancellation_reason=self.handle.cancel_reason
+            if isinstance(outcome, Stopped) and isinstance(outcome.stop, Cancelled)
+            else None,
         )
         with self._phase("turn_persisted"):
             if caller.has("turn_persisted"):
-                ctx = SessionHookContext(session.id, session.history, session.policy, state.completions("turn-persisted"))
+                ctx = SessionHookContext(
+                    session.id, session.history, session.policy, state.completions("turn-persisted")
+                )
                 await caller.observe("turn_persisted", ctx=ctx, turn=assembled)
         tracer = state.services.tracer
         if tracer.enabled:
             status, reason = outcome_status(outcome)
-            tracer.emit(session.id, state.turn_id, "turn_completed", status=status, done_reason=reason,
-                        agent_frame_switch=isinstance(outcome, AgentFrameSwitch))
+            tracer.emit(
+                session.id,
+                state.turn_id,
+                "turn_completed",
+                status=status,
+                done_reason=reason,
+                agent_frame_switch=isinstance(outcome, AgentFrameSwitch),
+            )
         return assembled
 
     async def _materialize_finish(self, state: TurnState, outcome: Finished) -> None:
@@ -428,10 +459,11 @@ class TurnRunner:
         nodes = [HistoryNode(frame_id, state.turn_id, message) for message in state.turn_messages]
         frames = session.frames
         if isinstance(outcome, AgentFrameSwitch) and outcome.frame_id and outcome.frame_id != frame_id:
-            frames = tuple(
-                evolve(frame, status=FrameStatus.SUPERSEDED) if frame.frame_id == frame_id else frame
-                for frame in frames
-            ) + (
+            frames = (
+                *(
+                    evolve(frame, status=FrameStatus.SUPERSEDED) if frame.frame_id == frame_id else frame
+                    for frame in frames
+                ),
                 AgentFrameRecord(
                     frame_id=outcome.frame_id,
                     session_id=session.id,
@@ -451,7 +483,9 @@ class TurnRunner:
             frame_id = new_frame
         return frames, frame_id, tuple(nodes)
 
-    def _uncommitted(self, state: TurnState, outcome: TurnOutcome, started_ms: int, started: float) -> AssembledTurn:
+    def _uncommitted(
+        self, state: TurnState, outcome: TurnOutcome, started_ms: int, started: float
+    ) -> AssembledTurn:
         clock = self.core.clock
         issues = list(state.issues)
         return AssembledTurn(

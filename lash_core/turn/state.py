@@ -40,7 +40,7 @@ __all__ = ["EventSink", "TurnState", "TurnStopped"]
 EventSink = Callable[[TurnActivity], Awaitable[None]]
 
 
-class TurnStopped(Exception):  # noqa: N818 - control flow, not an error
+class TurnStopped(Exception):
     """Raised inside a turn to end it with ``outcome`` (provider errors, aborts...)."""
 
     def __init__(self, outcome: TurnOutcome) -> None:
@@ -140,7 +140,12 @@ class TurnState:
         return DirectCompletions(phase, self._direct_complete)
 
     async def _direct_complete(
-        self, phase: str, messages: tuple[Message, ...], source: str, system_prompt: str, max_tokens: int | None
+        self,
+        phase: str,
+        messages: tuple[Message, ...],
+        source: str,
+        system_prompt: str,
+        max_tokens: int | None,
     ) -> LlmResponse:
         self.effect_count += 1
         key = f"{self.turn_id}:{phase}:direct:{self.effect_count}"

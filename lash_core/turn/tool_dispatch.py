@@ -79,7 +79,9 @@ class CompletedCall:
 class ToolRound:
     """The tool calls of one model response, run and recorded into the turn state."""
 
-    def __init__(self, state: TurnState, hook_context: TurnHookContext, calls: Sequence[LlmToolCallPart]) -> None:
+    def __init__(
+        self, state: TurnState, hook_context: TurnHookContext, calls: Sequence[LlmToolCallPart]
+    ) -> None:
         self.state = state
         self.hook_context = hook_context
         self.calls = tuple(calls)
@@ -191,6 +193,7 @@ class ToolRound:
 
                 output = await state.services.controller.execute(effect, attempt)
             output = await self._after_hooks(call, args, output, clock.monotonic() - started)
+        assert output is not None  # every path above produced one
         duration_ms = int((clock.monotonic() - started) * 1000)
         await state.emit(ToolCallCompleted(call.call_id, call.name, args, output, duration_ms), correlation)
         state.services.tracer.emit(
@@ -239,7 +242,9 @@ class ToolRound:
         caller = self.state.services.caller
         if not caller.has("after_tool_call"):
             return output
-        ctx = ToolResultHookContext(self.hook_context, call.call_id, call.name, args, output, int(elapsed * 1000))
+        ctx = ToolResultHookContext(
+            self.hook_context, call.call_id, call.name, args, output, int(elapsed * 1000)
+        )
         try:
             results = await caller.collect("after_tool_call", ctx=ctx)
         except HookError as exc:
@@ -255,12 +260,16 @@ class ToolRound:
                 elif isinstance(directive, EmitEvent):
                     await self.state.emit(PluginRuntime(plugin, directive.event))
                 else:
-                    return _plugin_failure(plugin, f"after_tool_call may not return {type(directive).__name__}")
+                    return _plugin_failure(
+                        plugin, f"after_tool_call may not return {type(directive).__name__}"
+                    )
         return output
 
 
 def _plugin_failure(plugin: str, message: str) -> ToolCallOutput:
-    return failure_output(ToolFailureClass.INTERNAL, "plugin_error", f"plugin {plugin!r}: {message}", FailureSource.PLUGIN)
+    return failure_output(
+        ToolFailureClass.INTERNAL, "plugin_error", f"plugin {plugin!r}: {message}", FailureSource.PLUGIN
+    )
 
 
 async def _execute(provider: Any, invocation: ToolInvocation, context: ToolContext) -> ToolCallOutput:

@@ -11,4 +11,6 @@ from lash_hookspecs import hookimpl
 @hookimpl
 def register_providers(register: Any) -> None:
     """Register the ``echo`` provider."""
-    register("echo", EchoProvider, settings=EchoSettings, description="offline echo provider for demos and tests")
+    register(
+        "echo", EchoProvider, settings=EchoSettings, description="offline echo provider for demos and tests"
+    )

@@ -73,7 +73,9 @@ class EchoProvider:
         self, request: LlmRequest, name: str, arguments: str, on_event: StreamCallback | None
     ) -> LlmResponse:
         call_id = f"echo_call_{len(request.messages)}"
-        usage = TokenUsage(input_tokens=_tokens("x" * _prompt_chars(request)), output_tokens=_tokens(arguments))
+        usage = TokenUsage(
+            input_tokens=_tokens("x" * _prompt_chars(request)), output_tokens=_tokens(arguments)
+        )
         if on_event is not None:
             await on_event(StreamToolCallStart(0, call_id, name))
             await on_event(StreamToolCallDelta(0, arguments))

@@ -13,8 +13,8 @@ from lash_core.model import (
     AgentFrameSwitch,
     AssistantMessage,
     FailControl,
-    Finished,
     FinishControl,
+    Finished,
     LlmReasoningPart,
     MaxTurns,
     ProviderErrorStop,
@@ -47,7 +47,10 @@ class StandardProtocol:
                     if driver.last_message_is_tool_results:
                         return Finished(AssistantMessage(""))
                     driver.issue(
-                        "provider", "the model returned an empty response", code="empty_response", retryable=True
+                        "provider",
+                        "the model returned an empty response",
+                        code="empty_response",
+                        retryable=True,
                     )
                     return Stopped(ProviderErrorStop())
                 driver.append_response(response)
@@ -73,7 +76,9 @@ class StandardProtocol:
         limit = driver.max_turns
         if limit is None or iterations < limit:
             return False
-        driver.append(driver.system_message(f"Turn limit reached ({limit}) before a final assistant response."))
+        driver.append(
+            driver.system_message(f"Turn limit reached ({limit}) before a final assistant response.")
+        )
         driver.issue("runtime", f"the turn reached max_turns ({limit})", code="max_turns")
         return True
 
