@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lash_core.converter import unstructure
-from lash_core.model import Message, TokenLedgerEntry, TurnOutcome
+from lash_core.model import Message, TokenLedgerEntry, TokenUsage, TurnOutcome
 
 __all__ = ["turn_commit_hash"]
 
@@ -34,6 +34,16 @@ def _message_form(message: Message) -> list[Any]:
     return [message.role.value, parts]
 
 
+def _usage_form(usage: TokenUsage) -> tuple[int, ...]:
+    return (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_input_tokens,
+        usage.cache_write_input_tokens,
+        usage.reasoning_output_tokens,
+    )
+
+
 def turn_commit_hash(
     turn_id: str,
     frame_ids: Sequence[str],
@@ -47,8 +57,8 @@ def turn_commit_hash(
         turn_id,
         list(frame_ids),
         [_message_form(m) for m in messages],
-        unstructure(outcome, TurnOutcome),
-        [[e.source, e.model, unstructure(e.usage)] for e in usage_deltas],
+        unstructure(outcome),
+        [[e.source, e.model, *_usage_form(e.usage)] for e in usage_deltas],
         plugin_state,
     ]
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -93,8 +93,8 @@ class MemoryStore:
             self._sessions[commit.session_id] = session
         head = session.head
         session.nodes.extend(commit.nodes)
-        session.head = evolve(
-            head,
+        session.head = SessionHead(
+            session_id=head.session_id,
             head_revision=current + 1,
             current_frame_id=commit.current_frame_id,
             frames=commit.frames,
@@ -103,6 +103,7 @@ class MemoryStore:
             turn_count=head.turn_count + 1,
             node_count=len(session.nodes),
             last_prompt_usage=commit.last_prompt_usage,
+            created_at_ms=head.created_at_ms,
             updated_at_ms=commit.committed_at_ms,
         )
         result = CommitResult(current + 1)

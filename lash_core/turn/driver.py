@@ -169,7 +169,8 @@ class TurnDriver:
             session_id=state.session_id,
             request_id=key,
         )
-        await state.emit(ModelRequestStarted(iteration))
+        if state.sinks:
+            await state.emit(ModelRequestStarted(iteration))
         stream = _StreamRelay(state, key)
         effect = Effect(
             EffectKind.LLM_CALL, key, state.session_id, state.turn_id, LlmResponse, lambda: _describe(request)

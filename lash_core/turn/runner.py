@@ -10,8 +10,8 @@ An ``AgentFrameSwitch`` outcome is followed by another physical turn
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -71,6 +71,16 @@ if TYPE_CHECKING:
 __all__ = ["MAX_AGENT_FRAME_SWITCHES", "TurnRunner"]
 
 MAX_AGENT_FRAME_SWITCHES = 16
+_NO_PROBE = nullcontext()
+
+
+@contextmanager
+def _probed(probe: Callable[[str, float, float], None], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        probe(name, started, time.perf_counter())
 
 
 class TurnRunner:
@@ -81,17 +91,9 @@ class TurnRunner:
         self.handle = handle
         self.core = session.core
 
-    @contextmanager
-    def _phase(self, name: str) -> Iterator[None]:
+    def _phase(self, name: str) -> AbstractContextManager[None]:
         probe = self.core.phase_probe
-        if probe is None:
-            yield
-            return
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            probe(name, started, time.perf_counter())
+        return _NO_PROBE if probe is None else _probed(probe, name)
 
     async def run(self) -> AssembledTurn:
         """Run physical turns until one does not switch agent frames."""
@@ -379,8 +381,7 @@ class TurnRunner:
         )
         await self._emit_outcome(state, outcome)
         with self._phase("commit"):
-            with anyio.CancelScope(shield=True) as shield:
-                shield.deadline = anyio.current_time() + self.core.commit_timeout
+            with anyio.CancelScope(shield=True, deadline=anyio.current_time() + self.core.commit_timeout) as shield:
                 result = await self.core.store.commit(commit)
             if shield.cancelled_caught:
                 raise LashError(
