@@ -22,6 +22,7 @@ from typing import Any, TypeVar, get_args
 
 import attrs
 from cattrs import Converter, transform_error
+from cattrs.cols import homogenous_tuple_structure_factory, mapping_structure_factory
 from cattrs.errors import BaseValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.v import format_exception
@@ -74,11 +75,20 @@ def _is_tagged_variant(cls: Any) -> bool:
 def _build_converter() -> Converter:
     conv = Converter(omit_if_default=True, forbid_extra_keys=True, detailed_validation=True)
 
+    _register_strict_scalars(conv)
     conv.register_unstructure_hook(bytes, lambda data: base64.b64encode(data).decode("ascii"))
-    conv.register_structure_hook(bytes, lambda value, _: base64.b64decode(value, validate=True))
+
+    def structure_bytes(value: Any, _: Any) -> bytes:
+        if not isinstance(value, str):
+            raise WrongType(f"expected base64 text, found {_json_type(value)}")
+        return base64.b64decode(value, validate=True)
+
+    conv.register_structure_hook(bytes, structure_bytes)
 
     def unstructure_factory(cls: type) -> Callable[[Any], dict[str, Any]]:
-        inner: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **_field_overrides(cls))
+        inner: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+            cls, conv, _cattrs_omit_if_default=True, **_field_overrides(cls)
+        )
         tag = cls.__dict__.get("TAG")
         if tag is None:
             return inner
@@ -90,7 +100,9 @@ def _build_converter() -> Converter:
         return tagged
 
     def structure_factory(cls: type) -> Callable[[Any, Any], Any]:
-        inner: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **_field_overrides(cls))
+        inner: Callable[[Any, Any], Any] = make_dict_structure_fn(
+            cls, conv, _cattrs_forbid_extra_keys=True, **_field_overrides(cls)
+        )
         tag = cls.__dict__.get("TAG")
         if tag is None:
             return inner
@@ -133,11 +145,87 @@ def _register_union(conv: Converter, union: Any) -> None:
             raise UnknownTag(f"unknown type tag {tag!r}; expected one of: {expected}")
         return conv.structure(value, cls)
 
+    optional = union | None
+
     def matches(typ: Any) -> bool:
         return typ == union
 
+    def matches_optional(typ: Any) -> bool:
+        return typ == optional
+
+    def structure_optional(value: Any, typ: Any) -> Any:
+        return None if value is None else structure_union(value, typ)
+
+    def unstructure_variant(value: Any) -> Any:
+        return None if value is None else conv.unstructure(value, type(value))
+
     conv.register_structure_hook_func(matches, structure_union)
-    conv.register_unstructure_hook_func(matches, lambda value: conv.unstructure(value, type(value)))
+    conv.register_structure_hook_func(matches_optional, structure_optional)
+    conv.register_unstructure_hook_func(matches, unstructure_variant)
+    conv.register_unstructure_hook_func(matches_optional, unstructure_variant)
+
+
+class WrongType(TypeError):
+    """A JSON value of the wrong type (reported with its path by :func:`structure`)."""
+
+
+def _json_type(value: Any) -> str:
+    names = {
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        list: "an array",
+        dict: "an object",
+        type(None): "null",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def _register_strict_scalars(conv: Converter) -> None:
+    """Refuse values of the wrong JSON type instead of coercing them (``null`` is not ``"None"``)."""
+
+    def strict(expected: type, accepts: tuple[type, ...], label: str) -> None:
+        def hook(value: Any, _: Any) -> Any:
+            if type(value) not in accepts:
+                raise WrongType(f"expected {label}, found {_json_type(value)}")
+            return expected(value)
+
+        conv.register_structure_hook(expected, hook)
+
+    strict(str, (str,), "a string")
+    strict(int, (int,), "an integer")
+    strict(float, (float, int), "a number")
+    strict(bool, (bool,), "a boolean")
+
+    def is_homogeneous_tuple(typ: Any) -> bool:
+        return typing.get_origin(typ) is tuple and len(get_args(typ)) == 2 and get_args(typ)[1] is Ellipsis
+
+    def tuple_factory(typ: Any) -> Callable[[Any, Any], Any]:
+        inner = homogenous_tuple_structure_factory(typ, conv)
+
+        def hook(value: Any, t: Any) -> Any:
+            if not isinstance(value, list | tuple):
+                raise WrongType(f"expected an array, found {_json_type(value)}")
+            return inner(value, t)
+
+        return hook
+
+    def is_str_mapping(typ: Any) -> bool:
+        return typing.get_origin(typ) is dict
+
+    def mapping_factory(typ: Any) -> Callable[[Any, Any], Any]:
+        inner = mapping_structure_factory(typ, conv)
+
+        def hook(value: Any, t: Any) -> Any:
+            if not isinstance(value, dict):
+                raise WrongType(f"expected an object, found {_json_type(value)}")
+            return inner(value, t)
+
+        return hook
+
+    conv.register_structure_hook_factory(is_homogeneous_tuple, tuple_factory)
+    conv.register_structure_hook_factory(is_str_mapping, mapping_factory)
 
 
 converter: Converter = _build_converter()
@@ -159,9 +247,11 @@ def structure(data: Any, as_type: type[T] | Any) -> T:
     try:
         return typing.cast(T, converter.structure(data, as_type))
     except BaseValidationError as exc:
-        problems = transform_error(exc, path="$", format_exception=_format_problem)
+        problems = [_json_path(p) for p in transform_error(exc, path="$", format_exception=_format_problem)]
         raise DecodeError(f"cannot read {_type_name(as_type)}: " + "; ".join(problems), problems) from exc
-    except (UnknownTag, ValueError, TypeError, KeyError) as exc:
+    except (UnknownTag, ValueError, TypeError, KeyError, AttributeError) as exc:
+        if isinstance(exc, AttributeError):
+            exc = WrongType(f"expected an object, found {_json_type(data)}")
         raise DecodeError(f"cannot read {_type_name(as_type)}: {exc} @ $", [f"{exc} @ $"]) from exc
 
 
@@ -171,9 +261,27 @@ def to_json_dict(value: Any) -> Any:
 
 
 def _format_problem(exc: BaseException, typ: Any) -> str:
-    if isinstance(exc, UnknownTag):
+    if isinstance(exc, UnknownTag | WrongType):
         return str(exc)
+    if isinstance(exc, AttributeError):
+        return "expected an object"
+    if isinstance(exc, ValueError) and type(exc) is ValueError and str(exc):
+        return f"invalid value: {exc}"
     return format_exception(exc, typ)
+
+
+_RENAMED_PATHS = {f".{name}": f".{key}" for (_, name), key in RENAMES.items()}
+
+
+def _json_path(problem: str) -> str:
+    """Report renamed fields by their JSON key (``$.class``, not ``$.failure_class``)."""
+    for python_name, json_key in _RENAMED_PATHS.items():
+        problem = problem.replace(python_name + " ", json_key + " ").replace(
+            python_name + ".", json_key + "."
+        )
+        if problem.endswith(python_name):
+            problem = problem[: -len(python_name)] + json_key
+    return problem
 
 
 def _type_name(typ: Any) -> str:

@@ -6,6 +6,7 @@ from enum import Enum
 
 from attrs import frozen
 
+from lash_core.model._record import Record
 from lash_core.model.messages import Message
 from lash_core.model.outcome import TurnOutcome
 from lash_core.model.tools import ToolCallRecord
@@ -29,8 +30,8 @@ class OutputState(Enum):
     RECOVERED_FROM_ERROR = "recovered_from_error"
 
 
-@frozen
-class AssistantOutput:
+@frozen(repr=False)
+class AssistantOutput(Record):
     """The turn's assistant text: ``raw_text`` as produced, ``safe_text`` with trailing spaces trimmed."""
 
     safe_text: str
@@ -38,8 +39,8 @@ class AssistantOutput:
     state: OutputState
 
 
-@frozen
-class ExecutionSummary:
+@frozen(repr=False)
+class ExecutionSummary(Record):
     """Whether the turn ran tools or code, when it started and how long it took (injected clock)."""
 
     had_tool_calls: bool
@@ -48,8 +49,8 @@ class ExecutionSummary:
     duration_ms: int
 
 
-@frozen
-class TurnIssue:
+@frozen(repr=False)
+class TurnIssue(Record):
     """A problem the turn reports: invalid input, a provider failure, a plugin abort..."""
 
     kind: str
@@ -61,8 +62,8 @@ class TurnIssue:
     provider_failure_kind: str | None = None
 
 
-@frozen
-class AssembledTurn:
+@frozen(repr=False)
+class AssembledTurn(Record):
     """Everything a finished turn reports.
 
     ``messages`` are the messages this turn committed; ``usage_by_source`` is the

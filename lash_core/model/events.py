@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from attrs import frozen
 
+from lash_core.model._record import Record
 from lash_core.model.messages import Message
 from lash_core.model.tools import ToolCallOutput
 from lash_core.model.usage import TokenUsage
@@ -43,8 +44,8 @@ __all__ = [
 ]
 
 
-@frozen
-class PluginStatusEvent:
+@frozen(repr=False)
+class PluginStatusEvent(Record):
     """A plugin's status line (shown and replaced by key)."""
 
     TAG: ClassVar[str] = "status"
@@ -53,8 +54,8 @@ class PluginStatusEvent:
     detail: str | None = None
 
 
-@frozen
-class PluginCustomEvent:
+@frozen(repr=False)
+class PluginCustomEvent(Record):
     """A plugin-defined event with a JSON payload."""
 
     TAG: ClassVar[str] = "custom"
@@ -65,8 +66,8 @@ class PluginCustomEvent:
 PluginRuntimeEvent = PluginStatusEvent | PluginCustomEvent
 
 
-@frozen
-class QueuedWorkStarted:
+@frozen(repr=False)
+class QueuedWorkStarted(Record):
     """Queued work started the turn or was delivered at a checkpoint."""
 
     TAG: ClassVar[str] = "queued_work_started"
@@ -75,32 +76,32 @@ class QueuedWorkStarted:
     causes: tuple[str, ...] = ()
 
 
-@frozen
-class ModelRequestStarted:
+@frozen(repr=False)
+class ModelRequestStarted(Record):
     """A model call started."""
 
     TAG: ClassVar[str] = "model_request_started"
     protocol_iteration: int
 
 
-@frozen
-class AssistantProseDelta:
+@frozen(repr=False)
+class AssistantProseDelta(Record):
     """A piece of streamed assistant prose."""
 
     TAG: ClassVar[str] = "assistant_prose_delta"
     text: str
 
 
-@frozen
-class ReasoningDelta:
+@frozen(repr=False)
+class ReasoningDelta(Record):
     """A piece of streamed reasoning."""
 
     TAG: ClassVar[str] = "reasoning_delta"
     text: str
 
 
-@frozen
-class ModelAttemptReset:
+@frozen(repr=False)
+class ModelAttemptReset(Record):
     """A model call is being retried: retract the prose and reasoning rows with these ids."""
 
     TAG: ClassVar[str] = "model_attempt_reset"
@@ -108,8 +109,8 @@ class ModelAttemptReset:
     reasoning_correlation_ids: tuple[str, ...] = ()
 
 
-@frozen
-class CodeBlockStarted:
+@frozen(repr=False)
+class CodeBlockStarted(Record):
     """A code-executing protocol started a block."""
 
     TAG: ClassVar[str] = "code_block_started"
@@ -118,8 +119,8 @@ class CodeBlockStarted:
     graph_key: str | None = None
 
 
-@frozen
-class CodeBlockCompleted:
+@frozen(repr=False)
+class CodeBlockCompleted(Record):
     """A code block finished."""
 
     TAG: ClassVar[str] = "code_block_completed"
@@ -132,8 +133,8 @@ class CodeBlockCompleted:
     graph_key: str | None = None
 
 
-@frozen
-class ToolCallStarted:
+@frozen(repr=False)
+class ToolCallStarted(Record):
     """A tool call started."""
 
     TAG: ClassVar[str] = "tool_call_started"
@@ -144,8 +145,8 @@ class ToolCallStarted:
     parent_call_id: str | None = None
 
 
-@frozen
-class ToolCallCompleted:
+@frozen(repr=False)
+class ToolCallCompleted(Record):
     """A tool call finished."""
 
     TAG: ClassVar[str] = "tool_call_completed"
@@ -158,16 +159,16 @@ class ToolCallCompleted:
     parent_call_id: str | None = None
 
 
-@frozen
-class FinalValueEvent:
+@frozen(repr=False)
+class FinalValueEvent(Record):
     """The turn finished with a typed final value."""
 
     TAG: ClassVar[str] = "final_value"
     value: Any
 
 
-@frozen
-class ToolValueEvent:
+@frozen(repr=False)
+class ToolValueEvent(Record):
     """The turn finished with a tool's value."""
 
     TAG: ClassVar[str] = "tool_value"
@@ -175,8 +176,8 @@ class ToolValueEvent:
     value: Any
 
 
-@frozen
-class UsageEvent:
+@frozen(repr=False)
+class UsageEvent(Record):
     """Usage of one model call, and the turn's cumulative usage."""
 
     TAG: ClassVar[str] = "usage"
@@ -185,8 +186,8 @@ class UsageEvent:
     cumulative: TokenUsage
 
 
-@frozen
-class ChildUsage:
+@frozen(repr=False)
+class ChildUsage(Record):
     """Usage recorded under a child source (a hook's direct completion, a subagent...)."""
 
     TAG: ClassVar[str] = "child_usage"
@@ -198,8 +199,8 @@ class ChildUsage:
     cumulative: TokenUsage
 
 
-@frozen
-class RetryStatus:
+@frozen(repr=False)
+class RetryStatus(Record):
     """The provider is waiting before retrying a failed model call."""
 
     TAG: ClassVar[str] = "retry_status"
@@ -209,8 +210,8 @@ class RetryStatus:
     reason: str
 
 
-@frozen
-class PluginRuntime:
+@frozen(repr=False)
+class PluginRuntime(Record):
     """An event emitted by a plugin."""
 
     TAG: ClassVar[str] = "plugin_runtime"
@@ -218,8 +219,8 @@ class PluginRuntime:
     event: PluginRuntimeEvent
 
 
-@frozen
-class QueuedInputAccepted:
+@frozen(repr=False)
+class QueuedInputAccepted(Record):
     """Input submitted during the turn was accepted at a checkpoint."""
 
     TAG: ClassVar[str] = "queued_input_accepted"
@@ -227,8 +228,8 @@ class QueuedInputAccepted:
     inputs: tuple[str, ...] = ()
 
 
-@frozen
-class QueuedMessagesCommitted:
+@frozen(repr=False)
+class QueuedMessagesCommitted(Record):
     """Messages were injected into the turn at a checkpoint."""
 
     TAG: ClassVar[str] = "queued_messages_committed"
@@ -236,8 +237,8 @@ class QueuedMessagesCommitted:
     messages: tuple[Message, ...] = ()
 
 
-@frozen
-class ErrorEvent:
+@frozen(repr=False)
+class ErrorEvent(Record):
     """An error the turn reports (it may still finish)."""
 
     TAG: ClassVar[str] = "error"
@@ -267,8 +268,8 @@ TurnEvent = (
 )
 
 
-@frozen
-class TurnActivity:
+@frozen(repr=False)
+class TurnActivity(Record):
     """One event of a turn's activity stream."""
 
     id: str

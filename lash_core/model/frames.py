@@ -7,6 +7,8 @@ from typing import Any
 
 from attrs import frozen
 
+from lash_core.model._record import Record
+
 __all__ = ["AgentFrameRecord", "FrameStatus", "initial_frame_id"]
 
 
@@ -17,8 +19,8 @@ class FrameStatus(Enum):
     SUPERSEDED = "superseded"
 
 
-@frozen
-class AgentFrameRecord:
+@frozen(repr=False)
+class AgentFrameRecord(Record):
     """One agent frame. The model sees only the current frame's messages."""
 
     frame_id: str

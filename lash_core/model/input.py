@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from attrs import field, frozen
 
+from lash_core.model._record import Record
 from lash_core.model.messages import AttachmentRef
 
 __all__ = [
@@ -22,8 +23,8 @@ __all__ = [
 ]
 
 
-@frozen
-class InlineAttachment:
+@frozen(repr=False)
+class InlineAttachment(Record):
     """Attachment bytes given inline; stored content-addressed before the turn uses them."""
 
     TAG: ClassVar[str] = "inline"
@@ -32,8 +33,8 @@ class InlineAttachment:
     name: str | None = None
 
 
-@frozen
-class StoredAttachment:
+@frozen(repr=False)
+class StoredAttachment(Record):
     """An attachment already held by the session's attachment store."""
 
     TAG: ClassVar[str] = "stored"
@@ -43,16 +44,16 @@ class StoredAttachment:
 AttachmentSource = InlineAttachment | StoredAttachment
 
 
-@frozen
-class TextItem:
+@frozen(repr=False)
+class TextItem(Record):
     """Plain text input."""
 
     TAG: ClassVar[str] = "text"
     text: str
 
 
-@frozen
-class AttachmentItem:
+@frozen(repr=False)
+class AttachmentItem(Record):
     """An image or file attachment."""
 
     TAG: ClassVar[str] = "attachment"
@@ -62,8 +63,8 @@ class AttachmentItem:
 InputItem = TextItem | AttachmentItem
 
 
-@frozen
-class PromptContribution:
+@frozen(repr=False)
+class PromptContribution(Record):
     """A piece of system prompt text placed in a named slot, ordered by priority.
 
     When ``tools`` is non-empty the contribution is dropped unless one of those tools is
@@ -76,8 +77,8 @@ class PromptContribution:
     tools: tuple[str, ...] = ()
 
 
-@frozen
-class PromptLayer:
+@frozen(repr=False)
+class PromptLayer(Record):
     """A layer of prompt configuration: template override, contributions, slot edits."""
 
     template: str | None = None
@@ -86,8 +87,8 @@ class PromptLayer:
     clear_slots: tuple[str, ...] = ()
 
 
-@frozen
-class TurnContext:
+@frozen(repr=False)
+class TurnContext(Record):
     """Per-turn context. ``plugin_inputs`` are live values keyed by plugin name: they are
     never serialized and are refused when the session has a durable store."""
 
@@ -96,8 +97,8 @@ class TurnContext:
     plugin_inputs: dict[str, Any] = field(factory=dict, eq=False, metadata={"live": True})
 
 
-@frozen
-class TurnInput:
+@frozen(repr=False)
+class TurnInput(Record):
     """The input of one turn.
 
     ``protocol_extension`` is a live object handed to the protocol for this turn only;

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from attrs import field, frozen
 
+from lash_core.model._record import Record
 from lash_core.model.messages import Message
 from lash_core.model.policy import ModelSpec
 from lash_core.model.usage import TokenUsage
@@ -76,8 +77,8 @@ class ToolChoice(Enum):
     REQUIRED = "required"
 
 
-@frozen
-class ToolSpec:
+@frozen(repr=False)
+class ToolSpec(Record):
     """A tool as the model sees it."""
 
     name: str
@@ -86,8 +87,8 @@ class ToolSpec:
     strict: bool = False
 
 
-@frozen
-class LlmRequest:
+@frozen(repr=False)
+class LlmRequest(Record):
     """One model call: system prompt, history, tools and generation options."""
 
     model: ModelSpec
@@ -102,8 +103,8 @@ class LlmRequest:
     request_id: str = ""
 
 
-@frozen
-class LlmTextPart:
+@frozen(repr=False)
+class LlmTextPart(Record):
     """Text the model produced."""
 
     TAG: ClassVar[str] = "text"
@@ -111,8 +112,8 @@ class LlmTextPart:
     response_meta: Any = None
 
 
-@frozen
-class LlmReasoningPart:
+@frozen(repr=False)
+class LlmReasoningPart(Record):
     """Reasoning the model produced; ``replay`` is the provider's opaque replay state
     (encrypted content, signatures) sent back on later requests."""
 
@@ -121,8 +122,8 @@ class LlmReasoningPart:
     replay: Any = None
 
 
-@frozen
-class LlmToolCallPart:
+@frozen(repr=False)
+class LlmToolCallPart(Record):
     """A tool call; ``arguments`` is the raw JSON text as the model produced it."""
 
     TAG: ClassVar[str] = "tool_call"
@@ -135,8 +136,8 @@ class LlmToolCallPart:
 LlmPart = LlmTextPart | LlmReasoningPart | LlmToolCallPart
 
 
-@frozen
-class LlmResponse:
+@frozen(repr=False)
+class LlmResponse(Record):
     """The final result of one model call."""
 
     parts: tuple[LlmPart, ...] = ()
@@ -158,8 +159,8 @@ class LlmResponse:
         return tuple(p for p in self.parts if isinstance(p, LlmToolCallPart))
 
 
-@frozen
-class ProviderFailure:
+@frozen(repr=False)
+class ProviderFailure(Record):
     """A classified provider failure. It never contains credentials."""
 
     kind: ProviderFailureKind
@@ -171,24 +172,24 @@ class ProviderFailure:
     raw: str | None = None
 
 
-@frozen
-class StreamTextDelta:
+@frozen(repr=False)
+class StreamTextDelta(Record):
     """A piece of text."""
 
     TAG: ClassVar[str] = "text_delta"
     text: str
 
 
-@frozen
-class StreamReasoningDelta:
+@frozen(repr=False)
+class StreamReasoningDelta(Record):
     """A piece of reasoning text."""
 
     TAG: ClassVar[str] = "reasoning_delta"
     text: str
 
 
-@frozen
-class StreamToolCallStart:
+@frozen(repr=False)
+class StreamToolCallStart(Record):
     """The model started a tool call."""
 
     TAG: ClassVar[str] = "tool_call_start"
@@ -197,8 +198,8 @@ class StreamToolCallStart:
     name: str
 
 
-@frozen
-class StreamToolCallDelta:
+@frozen(repr=False)
+class StreamToolCallDelta(Record):
     """A piece of a tool call's argument JSON."""
 
     TAG: ClassVar[str] = "tool_call_delta"
@@ -206,16 +207,16 @@ class StreamToolCallDelta:
     arguments: str
 
 
-@frozen
-class StreamUsage:
+@frozen(repr=False)
+class StreamUsage(Record):
     """Usage reported by the stream."""
 
     TAG: ClassVar[str] = "usage"
     usage: TokenUsage
 
 
-@frozen
-class StreamRetry:
+@frozen(repr=False)
+class StreamRetry(Record):
     """The provider will retry after a failure."""
 
     TAG: ClassVar[str] = "retry"
@@ -225,8 +226,8 @@ class StreamRetry:
     reason: str
 
 
-@frozen
-class StreamAttemptReset:
+@frozen(repr=False)
+class StreamAttemptReset(Record):
     """Discard everything streamed by the failed attempt."""
 
     TAG: ClassVar[str] = "attempt_reset"

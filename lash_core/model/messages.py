@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from attrs import frozen
 
+from lash_core.model._record import Record
 from lash_core.model.tools import ToolCallOutput
 
 __all__ = [
@@ -49,22 +50,22 @@ class PartKind(Enum):
     REASONING = "reasoning"
 
 
-@frozen
-class Intact:
+@frozen(repr=False)
+class Intact(Record):
     """The part is shown as it is."""
 
     TAG: ClassVar[str] = "intact"
 
 
-@frozen
-class Cleared:
+@frozen(repr=False)
+class Cleared(Record):
     """The part's content is replaced by a short marker in prompts."""
 
     TAG: ClassVar[str] = "cleared"
 
 
-@frozen
-class Deleted:
+@frozen(repr=False)
+class Deleted(Record):
     """The part is replaced by a breadcrumb naming the archived original."""
 
     TAG: ClassVar[str] = "deleted"
@@ -72,8 +73,8 @@ class Deleted:
     archive_hash: str
 
 
-@frozen
-class Summarized:
+@frozen(repr=False)
+class Summarized(Record):
     """The part is replaced by a summary of the archived original."""
 
     TAG: ClassVar[str] = "summarized"
@@ -85,8 +86,8 @@ PruneState = Intact | Cleared | Deleted | Summarized
 INTACT = Intact()
 
 
-@frozen
-class PluginOrigin:
+@frozen(repr=False)
+class PluginOrigin(Record):
     """The message was injected by a plugin; transient ones are not committed."""
 
     TAG: ClassVar[str] = "plugin"
@@ -94,8 +95,8 @@ class PluginOrigin:
     transient: bool = False
 
 
-@frozen
-class ProcessOrigin:
+@frozen(repr=False)
+class ProcessOrigin(Record):
     """The message came from a background process event."""
 
     TAG: ClassVar[str] = "process"
@@ -109,8 +110,8 @@ class ProcessOrigin:
 MessageOrigin = PluginOrigin | ProcessOrigin
 
 
-@frozen
-class AttachmentRef:
+@frozen(repr=False)
+class AttachmentRef(Record):
     """A content-addressed attachment held by the session's attachment store."""
 
     attachment_id: str
@@ -119,8 +120,8 @@ class AttachmentRef:
     name: str | None = None
 
 
-@frozen
-class Part:
+@frozen(repr=False)
+class Part(Record):
     """One piece of a message. ``id`` is ``<message_id>.p<index>``.
 
     Tool-call parts carry ``tool_call_id``, ``tool_name`` and the raw JSON arguments in
@@ -141,8 +142,8 @@ class Part:
     response_meta: Any = None
 
 
-@frozen
-class Message:
+@frozen(repr=False)
+class Message(Record):
     """A message in the session history."""
 
     id: str

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from attrs import frozen
 
+from lash_core.model._record import Record
 from lash_core.model.messages import Message
 
 __all__ = [
@@ -31,24 +32,24 @@ __all__ = [
 ]
 
 
-@frozen
-class AssistantMessage:
+@frozen(repr=False)
+class AssistantMessage(Record):
     """The model answered in prose."""
 
     TAG: ClassVar[str] = "assistant_message"
     text: str
 
 
-@frozen
-class FinalValue:
+@frozen(repr=False)
+class FinalValue(Record):
     """The protocol produced a typed final value."""
 
     TAG: ClassVar[str] = "final_value"
     value: Any
 
 
-@frozen
-class ToolValueFinish:
+@frozen(repr=False)
+class ToolValueFinish(Record):
     """A tool's finish control ended the turn with its value."""
 
     TAG: ClassVar[str] = "tool_value"
@@ -59,50 +60,50 @@ class ToolValueFinish:
 TurnFinish = AssistantMessage | FinalValue | ToolValueFinish
 
 
-@frozen
-class Cancelled:
+@frozen(repr=False)
+class Cancelled(Record):
     """The turn was cancelled."""
 
     TAG: ClassVar[str] = "cancelled"
 
 
-@frozen
-class Incomplete:
+@frozen(repr=False)
+class Incomplete(Record):
     """The model hit its output limit."""
 
     TAG: ClassVar[str] = "incomplete"
 
 
-@frozen
-class InvalidInput:
+@frozen(repr=False)
+class InvalidInput(Record):
     """The turn input was invalid."""
 
     TAG: ClassVar[str] = "invalid_input"
 
 
-@frozen
-class MaxTurns:
+@frozen(repr=False)
+class MaxTurns(Record):
     """The protocol reached ``max_turns`` iterations without a final answer."""
 
     TAG: ClassVar[str] = "max_turns"
 
 
-@frozen
-class ToolFailureStop:
+@frozen(repr=False)
+class ToolFailureStop(Record):
     """A tool failure blocked the turn."""
 
     TAG: ClassVar[str] = "tool_failure"
 
 
-@frozen
-class ProviderErrorStop:
+@frozen(repr=False)
+class ProviderErrorStop(Record):
     """The model provider failed (overflow, content filter, transport...)."""
 
     TAG: ClassVar[str] = "provider_error"
 
 
-@frozen
-class PluginAbort:
+@frozen(repr=False)
+class PluginAbort(Record):
     """A plugin aborted the turn."""
 
     TAG: ClassVar[str] = "plugin_abort"
@@ -111,23 +112,23 @@ class PluginAbort:
     message: str | None = None
 
 
-@frozen
-class RuntimeErrorStop:
+@frozen(repr=False)
+class RuntimeErrorStop(Record):
     """The runtime itself failed during the turn."""
 
     TAG: ClassVar[str] = "runtime_error"
 
 
-@frozen
-class SubmittedError:
+@frozen(repr=False)
+class SubmittedError(Record):
     """The protocol submitted an error value."""
 
     TAG: ClassVar[str] = "submitted_error"
     value: Any
 
 
-@frozen
-class ToolErrorStop:
+@frozen(repr=False)
+class ToolErrorStop(Record):
     """A tool's fail control ended the turn."""
 
     TAG: ClassVar[str] = "tool_error"
@@ -149,16 +150,16 @@ TurnStop = (
 )
 
 
-@frozen
-class Finished:
+@frozen(repr=False)
+class Finished(Record):
     """The turn finished."""
 
     TAG: ClassVar[str] = "finished"
     finish: TurnFinish
 
 
-@frozen
-class AgentFrameSwitch:
+@frozen(repr=False)
+class AgentFrameSwitch(Record):
     """The turn continues in a new agent frame; followed automatically by the runtime."""
 
     TAG: ClassVar[str] = "agent_frame_switch"
@@ -167,8 +168,8 @@ class AgentFrameSwitch:
     initial_messages: tuple[Message, ...] = ()
 
 
-@frozen
-class Stopped:
+@frozen(repr=False)
+class Stopped(Record):
     """The turn stopped before finishing."""
 
     TAG: ClassVar[str] = "stopped"

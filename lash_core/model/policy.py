@@ -6,13 +6,14 @@ from typing import Any
 
 from attrs import field, frozen
 
+from lash_core.model._record import Record
 from lash_core.model.input import PromptLayer
 
 __all__ = ["ModelSpec", "SessionPolicy"]
 
 
-@frozen
-class ModelSpec:
+@frozen(repr=False)
+class ModelSpec(Record):
     """What the host says about the model: capabilities are data, never guessed from the id.
 
     ``cache_dialect`` and ``reasoning_dialect`` name how a provider marks prompt-cache
@@ -35,8 +36,8 @@ class ModelSpec:
             raise ValueError("ModelSpec.context_window_tokens must be positive")
 
 
-@frozen
-class SessionPolicy:
+@frozen(repr=False)
+class SessionPolicy(Record):
     """How a session runs: provider and model, turn limits, system prompt."""
 
     model: ModelSpec

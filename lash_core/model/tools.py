@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from attrs import frozen
 
+from lash_core.model._record import Record
+
 if TYPE_CHECKING:
     from lash_core.model.messages import Message
 
@@ -55,23 +57,23 @@ class FailureSource(Enum):
     CANCELLATION = "cancellation"
 
 
-@frozen
-class ToolRetryNever:
+@frozen(repr=False)
+class ToolRetryNever(Record):
     """The failed call must not be retried."""
 
     TAG: ClassVar[str] = "never"
 
 
-@frozen
-class ToolRetrySafe:
+@frozen(repr=False)
+class ToolRetrySafe(Record):
     """The failed call may be retried, optionally after a delay."""
 
     TAG: ClassVar[str] = "safe"
     after_ms: int | None = None
 
 
-@frozen
-class ToolRetryExhausted:
+@frozen(repr=False)
+class ToolRetryExhausted(Record):
     """The call was retried and ran out of attempts."""
 
     TAG: ClassVar[str] = "exhausted"
@@ -81,8 +83,8 @@ class ToolRetryExhausted:
 ToolRetry = ToolRetryNever | ToolRetrySafe | ToolRetryExhausted
 
 
-@frozen
-class ToolFailure:
+@frozen(repr=False)
+class ToolFailure(Record):
     """A tool failure the model sees as an error result. ``failure_class`` is ``class`` on the wire."""
 
     failure_class: ToolFailureClass
@@ -93,24 +95,24 @@ class ToolFailure:
     raw: str | None = None
 
 
-@frozen
-class SuccessOutcome:
+@frozen(repr=False)
+class SuccessOutcome(Record):
     """The tool succeeded with a JSON-like value."""
 
     TAG: ClassVar[str] = "success"
     value: Any = None
 
 
-@frozen
-class FailureOutcome:
+@frozen(repr=False)
+class FailureOutcome(Record):
     """The tool failed."""
 
     TAG: ClassVar[str] = "failure"
     failure: ToolFailure
 
 
-@frozen
-class CancelledOutcome:
+@frozen(repr=False)
+class CancelledOutcome(Record):
     """The call was cancelled before it finished (synthetic for in-flight calls of a cancelled turn)."""
 
     TAG: ClassVar[str] = "cancelled"
@@ -120,24 +122,24 @@ class CancelledOutcome:
 ToolOutcome = SuccessOutcome | FailureOutcome | CancelledOutcome
 
 
-@frozen
-class FinishControl:
+@frozen(repr=False)
+class FinishControl(Record):
     """End the turn with ``Finished(ToolValue)``."""
 
     TAG: ClassVar[str] = "finish"
     value: Any = None
 
 
-@frozen
-class FailControl:
+@frozen(repr=False)
+class FailControl(Record):
     """End the turn with ``Stopped(ToolError)``."""
 
     TAG: ClassVar[str] = "fail"
     failure: ToolFailure
 
 
-@frozen
-class SwitchAgentFrameControl:
+@frozen(repr=False)
+class SwitchAgentFrameControl(Record):
     """Continue in a fresh agent frame seeded with ``initial_messages`` and ``task``."""
 
     TAG: ClassVar[str] = "switch_agent_frame"
@@ -149,8 +151,8 @@ class SwitchAgentFrameControl:
 ToolControl = FinishControl | FailControl | SwitchAgentFrameControl
 
 
-@frozen
-class ToolCallOutput:
+@frozen(repr=False)
+class ToolCallOutput(Record):
     """What a tool call produced, plus an optional control that ends the turn."""
 
     outcome: ToolOutcome
@@ -162,8 +164,8 @@ class ToolCallOutput:
         return isinstance(self.outcome, SuccessOutcome)
 
 
-@frozen
-class ToolCall:
+@frozen(repr=False)
+class ToolCall(Record):
     """A call the model asked for. ``arguments`` is the raw JSON text as the model sent it."""
 
     call_id: str
@@ -171,8 +173,8 @@ class ToolCall:
     arguments: str = "{}"
 
 
-@frozen
-class ToolCallRecord:
+@frozen(repr=False)
+class ToolCallRecord(Record):
     """A finished tool call, as the assembled turn reports it."""
 
     call_id: str

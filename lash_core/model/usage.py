@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from attrs import field, frozen
 
 from lash_core.errors import UsageDecreaseError
+from lash_core.model._record import Record
 
 __all__ = [
     "TokenLedger",
@@ -21,8 +22,8 @@ __all__ = [
 ]
 
 
-@frozen
-class TokenUsage:
+@frozen(repr=False)
+class TokenUsage(Record):
     """Token counts of one or more model calls, in five buckets."""
 
     input_tokens: int = 0
@@ -84,8 +85,8 @@ class TokenUsage:
 ZERO_USAGE = TokenUsage()
 
 
-@frozen
-class TokenLedgerEntry:
+@frozen(repr=False)
+class TokenLedgerEntry(Record):
     """Accumulated usage for one ``(source, model)`` pair. Sources are open labels
     (``turn``, ``compaction``, ``subagent``, ``child``...)."""
 
@@ -94,8 +95,8 @@ class TokenLedgerEntry:
     usage: TokenUsage
 
 
-@frozen
-class TokenLedger:
+@frozen(repr=False)
+class TokenLedger(Record):
     """A session's usage, one entry per ``(source, model)``, in first-seen order."""
 
     entries: tuple[TokenLedgerEntry, ...] = ()
@@ -145,8 +146,8 @@ class TokenLedger:
         )
 
 
-@frozen
-class UsageReport:
+@frozen(repr=False)
+class UsageReport(Record):
     """Session usage: totals, by source, by model and by ``(source, model)``."""
 
     entry_count: int

@@ -16,7 +16,6 @@ with its name and the error) and the others keep working.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -78,6 +77,8 @@ def create_plugin_manager(
     registered, after the entry points, so they are called first. Entry points are
     filtered by ``LASH_LOAD_PLUGINS`` / ``LASH_DISABLE_PLUGINS``.
     """
+    import importlib.metadata  # deferred: only composing a runtime needs entry points
+
     env = os.environ if environ is None else environ
     pm = pluggy.PluginManager(lash_hookspecs.PROJECT_NAME)
     pm.add_hookspecs(lash_hookspecs.registration)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, ValidationError  # type: ignore[import-untyped]
+if TYPE_CHECKING:
+    from jsonschema import ValidationError  # type: ignore[import-untyped]
 
 __all__ = ["ArgumentError", "ArgumentValidator", "parse_arguments", "validator_for"]
 
@@ -79,6 +80,10 @@ class ArgumentValidator:
 
     def __init__(self, schema: dict[str, Any]) -> None:
         """Check ``schema`` and compile its validator; raises ``jsonschema.SchemaError`` if invalid."""
+        # jsonschema is imported here, not at module level: it is a large import that only
+        # registering tools needs.
+        from jsonschema import Draft202012Validator
+
         Draft202012Validator.check_schema(schema)
         self.schema = schema
         self._validator = Draft202012Validator(schema)
