@@ -46,7 +46,7 @@ class RuntimeConfig:
     system_prompt: str = ""
     max_turns: int | None = None
     max_attachment_bytes: int = 20 * 1024 * 1024
-    commit_timeout_seconds: float = 30.0
+    commit_timeout_seconds: float = 30.0  # how long a durable store may take to commit a turn
 
 
 def load_runtime_config(data: RuntimeConfig | Mapping[str, Any] | None) -> RuntimeConfig:

@@ -10,7 +10,8 @@ A session runs one turn at a time: a second foreground turn raises
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,14 @@ if TYPE_CHECKING:
 __all__ = ["EventSink", "Session", "Turn", "TurnStream"]
 
 EventSink = Callable[[TurnActivity], Awaitable[None]]
+
+_TURN_ID_PREFIX = secrets.token_hex(8)
+_turn_counter = itertools.count(1)
+
+
+def new_turn_id() -> str:
+    """A fresh turn id: a random per-process prefix and a counter (unique without a syscall per turn)."""
+    return f"t{_TURN_ID_PREFIX}{next(_turn_counter):x}"
 
 
 class Session:
@@ -113,7 +122,7 @@ class Session:
                     f"session {self.id!r} has a durable store, and live plugin inputs ({names}) cannot be stored or "
                     "replayed; pass serializable data through protocol_turn_options or plugin settings"
                 )
-        resolved = turn_id or turn_input.trace_turn_id or uuid.uuid4().hex
+        resolved = turn_id or turn_input.trace_turn_id or new_turn_id()
         return Turn(self, turn_input, resolved, (sink,) if sink else ())
 
     def usage_report(self) -> UsageReport:
@@ -284,8 +293,14 @@ class TurnStream:
         async with anyio.create_task_group() as group:
             group.start_soon(produce, send)
             async with receive:
-                async for activity in receive:
-                    yield activity
+                try:
+                    async for activity in receive:
+                        yield activity
+                except GeneratorExit:
+                    # Left early (aclose): cancel the turn, which commits Stopped(Cancelled), and
+                    # end normally so the task group does not wrap GeneratorExit in an exception group.
+                    group.cancel_scope.cancel()
+                    return
         if error:
             raise error[0]
 

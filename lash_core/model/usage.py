@@ -103,22 +103,23 @@ class TokenLedger(Record):
 
     def add(self, source: str, model: str, usage: TokenUsage) -> TokenLedger:
         """Return a ledger with ``usage`` added to the ``(source, model)`` entry."""
-        if usage.is_zero:
-            return self
-        entries = list(self.entries)
-        for index, entry in enumerate(entries):
-            if entry.source == source and entry.model == model:
-                entries[index] = TokenLedgerEntry(source, model, entry.usage + usage)
-                return TokenLedger(tuple(entries))
-        entries.append(TokenLedgerEntry(source, model, usage))
-        return TokenLedger(tuple(entries))
+        return self.merge((TokenLedgerEntry(source, model, usage),))
 
     def merge(self, deltas: Iterable[TokenLedgerEntry]) -> TokenLedger:
-        """Return a ledger with every delta entry added."""
-        ledger = self
-        for entry in deltas:
-            ledger = ledger.add(entry.source, entry.model, entry.usage)
-        return ledger
+        """Return a ledger with every delta entry added (zero deltas change nothing)."""
+        entries: list[TokenLedgerEntry] | None = None
+        for delta in deltas:
+            if delta.usage.is_zero:
+                continue
+            if entries is None:
+                entries = list(self.entries)
+            for index, entry in enumerate(entries):
+                if entry.source == delta.source and entry.model == delta.model:
+                    entries[index] = TokenLedgerEntry(entry.source, entry.model, entry.usage + delta.usage)
+                    break
+            else:
+                entries.append(delta)
+        return self if entries is None else TokenLedger(tuple(entries))
 
     def usage_for(self, source: str, model: str) -> TokenUsage:
         """The usage recorded for one ``(source, model)`` pair (zero when absent)."""

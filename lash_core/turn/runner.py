@@ -9,14 +9,17 @@ An ``AgentFrameSwitch`` outcome is followed by another physical turn
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 from attrs import evolve
 
+from lash_core.effects import DurabilityTier
 from lash_core.errors import HookError, LashError
 from lash_core.hooks.context import PromptContext, SessionHookContext, TurnHookContext, TurnSummary
 from lash_core.hooks.directives import (
@@ -188,6 +191,8 @@ class TurnRunner:
             with anyio.CancelScope() as scope:
                 self.handle.attach_scope(scope)
                 try:
+                    # A cancel that came before the scope existed: deliver it now (no-op otherwise).
+                    await anyio.lowlevel.checkpoint_if_cancelled()
                     outcome = await self._drive(state, driver, hook_ctx, user)
                 except TurnStopped as stop:
                     outcome = stop.outcome
@@ -381,14 +386,21 @@ class TurnRunner:
         )
         await self._emit_outcome(state, outcome)
         with self._phase("commit"):
-            with anyio.CancelScope(shield=True, deadline=anyio.current_time() + self.core.commit_timeout) as shield:
-                result = await self.core.store.commit(commit)
+            store = self.core.store
+            deadline = (
+                anyio.current_time() + self.core.commit_timeout
+                if store.durability is DurabilityTier.DURABLE
+                else math.inf
+            )
+            with anyio.CancelScope(shield=True, deadline=deadline) as shield:
+                result = await store.commit(commit)
             if shield.cancelled_caught:
                 raise LashError(
                     f"the commit of turn {state.turn_id!r} did not finish within {self.core.commit_timeout} s; "
                     "the store may be unreachable"
                 )
-        session.apply_commit(commit, result.head_revision)
+        if not result.replayed:  # a replayed commit is already in the session (idempotent re-run)
+            session.apply_commit(commit, result.head_revision)
         clock = self.core.clock
         assembled = AssembledTurn(
             session_id=session.id,
