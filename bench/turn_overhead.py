@@ -50,7 +50,9 @@ async def _scenario(name: str, turns: int) -> dict[str, Any]:
 
     usage = TokenUsage(input_tokens=12, output_tokens=3)
     text = LlmResponse((LlmTextPart("done"),), usage, TerminalReason.STOP, model="bench")
-    call = LlmResponse((LlmToolCallPart("c1", "add", '{"a": 1, "b": 2}'),), usage, TerminalReason.TOOL_USE, model="bench")
+    call = LlmResponse(
+        (LlmToolCallPart("c1", "add", '{"a": 1, "b": 2}'),), usage, TerminalReason.TOOL_USE, model="bench"
+    )
 
     class InstantProvider:
         async def complete(self, request: Any, on_event: Any = None) -> LlmResponse:
@@ -116,7 +118,9 @@ def _import_time_ms() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=2000, help="measured turns per scenario (>= 1000)")
-    parser.add_argument("--scenario", choices=["text", "tool", "long"], help="run one scenario in this process")
+    parser.add_argument(
+        "--scenario", choices=["text", "tool", "long"], help="run one scenario in this process"
+    )
     parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
     args = parser.parse_args()
     if args.scenario:
@@ -127,7 +131,16 @@ def main() -> None:
         return
     results = []
     for scenario in ("text", "tool", "long"):
-        command = [sys.executable, __file__, "--scenario", scenario, "--turns", str(args.turns), "--backend", args.backend]
+        command = [
+            sys.executable,
+            __file__,
+            "--scenario",
+            scenario,
+            "--turns",
+            str(args.turns),
+            "--backend",
+            args.backend,
+        ]
         results.append(json.loads(subprocess.check_output(command, text=True).strip().splitlines()[-1]))
     results.append({"scenario": "import", "import_lash_core_ms": _import_time_ms()})
     for result in results:

@@ -14,6 +14,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import lash_hookspecs
 from lash_core.clock import Clock, SystemClock
 from lash_core.config import ComponentConfig, RuntimeConfig, load_runtime_config
 from lash_core.converter import structure
@@ -54,6 +55,8 @@ class Runtime:
         )
         self.registry: Registry = build_registry(self.loaded)
         self.caller: HookCaller = self.loaded.caller
+        for hook in lash_hookspecs.TURN_PHASE_HOOKS:
+            self.caller.impls(hook)  # refuse hook wrappers now, not in the middle of a turn
         self.clock: Clock = clock or SystemClock()
         self.phase_probe = phase_probe
         self.max_attachment_bytes = self.config.max_attachment_bytes

@@ -10,7 +10,9 @@ A session runs one turn at a time: a second foreground turn raises
 
 from __future__ import annotations
 
+import copy
 import itertools
+import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,7 @@ import anyio
 from anyio.abc import ObjectSendStream
 
 from lash_core.effects import DurabilityTier
-from lash_core.errors import LiveInputRejected, SessionBusy
+from lash_core.errors import HookError, LiveInputRejected, SessionBusy
 from lash_core.hooks.context import SessionHookContext
 from lash_core.model import (
     AgentFrameRecord,
@@ -35,6 +37,7 @@ from lash_core.model import (
     initial_frame_id,
 )
 from lash_core.store.contract import SessionRecord, TurnCommit
+from lash_core.turn.input import validate_input
 from lash_core.turn.runner import TurnRunner
 
 if TYPE_CHECKING:
@@ -150,10 +153,7 @@ class Session:
             if value is None:
                 state.pop(plugin, None)
             else:
-                state[plugin] = value
-        for impl in caller.impls("snapshot_state"):
-            if not any(p == impl.plugin for p in state) and impl.plugin in self.plugin_state:
-                state.pop(impl.plugin, None)
+                state[plugin] = _json_copy(plugin, value)
         return state
 
     def restore_plugin_state(self) -> None:
@@ -162,7 +162,7 @@ class Session:
         if caller.has("restore_state"):
             caller.call_each_sync(
                 "restore_state",
-                lambda plugin: {"session_id": self.id, "state": self.plugin_state.get(plugin)},
+                lambda plugin: {"session_id": self.id, "state": copy.deepcopy(self.plugin_state.get(plugin))},
             )
 
     async def notify_restored(self) -> None:
@@ -194,6 +194,19 @@ class Session:
         self.plugin_state = commit.plugin_state
         self.last_prompt_usage = commit.last_prompt_usage
         self.turn_count += 1
+
+
+def _json_copy(plugin: str, value: Any) -> Any:
+    """A copy of a plugin's state through JSON: later in-place changes by the plugin cannot
+    alter what was committed, and state that a durable store could not write fails now."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise HookError(
+            plugin,
+            "snapshot_state",
+            TypeError(f"the state must be JSON-compatible (dicts, lists, strings, numbers, booleans): {exc}"),
+        ) from exc
 
 
 class Turn:
@@ -242,8 +255,15 @@ class Turn:
             scope.cancel()
 
     def submit(self, turn_input: TurnInput | str) -> None:
-        """Submit input to this running turn; the model sees it at the next checkpoint."""
-        self._active_inputs.append(TurnInput.text(turn_input) if isinstance(turn_input, str) else turn_input)
+        """Submit input to this running turn; the model sees it at the next checkpoint.
+
+        Raises :class:`~lash_core.turn.input.InvalidTurnInput` at once when the input is
+        invalid (the running turn is not affected).
+        """
+        if isinstance(turn_input, str):
+            turn_input = TurnInput.text(turn_input)
+        validate_input(turn_input, max_attachment_bytes=self.session.core.max_attachment_bytes)
+        self._active_inputs.append(turn_input)
 
     def take_active_inputs(self) -> list[TurnInput]:
         """Called at checkpoints: the inputs submitted since the last one."""

@@ -87,7 +87,8 @@ class JsonlTraceSink:
 
     def __init__(self, directory: str | os.PathLike[str], redact: Sequence[str] = ()) -> None:
         self.directory = Path(directory)
-        self._redact = tuple(secret for secret in redact if secret)
+        # Each secret as it appears inside a JSON string (quotes, backslashes, control characters escaped).
+        self._redact = tuple(json.dumps(secret, ensure_ascii=False)[1:-1] for secret in redact if secret)
         self._lock = threading.Lock()
 
     def path_for(self, session_id: str) -> Path:

@@ -144,6 +144,7 @@ class HookCaller:
             except Exception as exc:
                 raise HookError(impl.plugin, hook, exc) from exc
             if inspect.isawaitable(result):
+                _discard(result)
                 raise HookError(impl.plugin, hook, TypeError(f"{hook} must not be async"))
             yield impl.plugin, result
 
@@ -154,9 +155,19 @@ class HookCaller:
         for impl in self.impls(hook):
             self._note(hook, impl)
             try:
-                impl.call(per_plugin(impl.plugin))
+                result = impl.call(per_plugin(impl.plugin))
+                if inspect.isawaitable(result):
+                    _discard(result)
+                    raise TypeError(f"{hook} must not be async")
             except Exception as exc:
                 error = HookError(impl.plugin, hook, exc)
                 log.error("%s", error, exc_info=exc)
                 errors.append(error)
         return errors
+
+
+def _discard(awaitable: Any) -> None:
+    """Close an awaitable a synchronous hook returned, so it is not reported as never awaited."""
+    close = getattr(awaitable, "close", None)
+    if close is not None:
+        close()

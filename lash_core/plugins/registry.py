@@ -167,12 +167,11 @@ def build_registry(loaded: LoadedPlugins) -> Registry:
     plugins = [name for name, _ in loaded.pm.list_name_plugin()]
     for plugin in reversed(plugins):
         staging = _Staging(plugin)
-        obj = loaded.pm.get_plugin(plugin)
         try:
             for hook, kind in COMPONENT_KINDS.items():
-                _call_registration(obj, hook, staging.component_registrar(kind))
-            _call_registration(obj, "register_tools", staging.tool_registrar())
-            _call_registration(obj, "register_commands", staging.command_registrar())
+                _call_registration(loaded, plugin, hook, staging.component_registrar(kind))
+            _call_registration(loaded, plugin, "register_tools", staging.tool_registrar())
+            _call_registration(loaded, plugin, "register_commands", staging.command_registrar())
         except Exception as exc:
             registry.errors.append(PluginLoadError(plugin, exc))
             continue
@@ -180,10 +179,11 @@ def build_registry(loaded: LoadedPlugins) -> Registry:
     return registry
 
 
-def _call_registration(plugin: object, hook: str, register: Any) -> None:
-    function = getattr(plugin, hook, None)
-    if function is not None and getattr(function, "lash_impl", None) is not None:
-        function(register)
+def _call_registration(loaded: LoadedPlugins, plugin: str, hook: str, register: Any) -> None:
+    # Ask pluggy for the plugin's implementations, so ``@hookimpl(specname=...)`` ones count too.
+    for impl in getattr(loaded.pm.hook, hook).get_hookimpls():
+        if impl.plugin_name == plugin:
+            impl.function(register)
 
 
 def _apply(registry: Registry, staging: _Staging) -> None:

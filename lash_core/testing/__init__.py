@@ -2,6 +2,12 @@
 tests, a network guard. It is also a pytest plugin (entry point ``pytest11``)."""
 
 from lash_core.testing.clock import FakeClock
+from lash_core.testing.effects import (
+    RecordingEffectController,
+    RecordingEffectHost,
+    SimulatedCrash,
+    recording_host_plugin,
+)
 from lash_core.testing.network import NetworkBlocked, block_network
 from lash_core.testing.providers import (
     FunctionProvider,
@@ -28,4 +34,8 @@ __all__ = [
     "reply_tool_calls",
     "scripted_runtime",
     "tools_plugin",
+    "RecordingEffectController",
+    "RecordingEffectHost",
+    "SimulatedCrash",
+    "recording_host_plugin",
 ]

@@ -365,7 +365,13 @@ class TurnDriver:
         committed: list[Message] = []
         accepted = 0
         for turn_input in state.take_active_inputs():
-            message = await normalize_input(turn_input, state.new_message_id(), state.services.put_attachment)
+            # Validated when submitted (Turn.submit), so only storing attachments can fail here.
+            message = await normalize_input(
+                turn_input,
+                state.new_message_id(),
+                state.services.put_attachment,
+                max_attachment_bytes=state.max_attachment_bytes,
+            )
             committed.append(message)
             accepted += 1
         committed.extend(state.enqueued_for_checkpoint)

@@ -23,7 +23,7 @@ from lash_core.model import (
     TurnInput,
 )
 
-__all__ = ["DEFAULT_MAX_ATTACHMENT_BYTES", "InvalidTurnInput", "normalize_input"]
+__all__ = ["DEFAULT_MAX_ATTACHMENT_BYTES", "InvalidTurnInput", "normalize_input", "validate_input"]
 
 DEFAULT_MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 
@@ -61,15 +61,13 @@ def _check_bytes(data: bytes, media_type: str, index: int) -> None:
             ) from None
 
 
-async def normalize_input(
+def validate_input(
     turn_input: TurnInput,
-    message_id: str,
-    put_attachment: PutAttachment,
     *,
     max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
     allow_empty: bool = False,
-) -> Message:
-    """Check the input and build the user message (attachments stored first).
+) -> None:
+    """Check the input without storing anything.
 
     Raises :class:`InvalidTurnInput` for an empty item list (unless ``allow_empty``), an
     unknown media type, an oversize attachment or bytes that do not decode as declared.
@@ -94,6 +92,19 @@ async def normalize_input(
             _check_bytes(source.data, source.media_type, index)
         elif not isinstance(item, TextItem | AttachmentItem):
             raise InvalidTurnInput(f"item {index}: {type(item).__name__} is not a turn input item")
+
+
+async def normalize_input(
+    turn_input: TurnInput,
+    message_id: str,
+    put_attachment: PutAttachment,
+    *,
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+    allow_empty: bool = False,
+) -> Message:
+    """Check the input (:func:`validate_input`) and build the user message, storing
+    attachments first."""
+    validate_input(turn_input, max_attachment_bytes=max_attachment_bytes, allow_empty=allow_empty)
     parts: list[Part] = []
     for item in turn_input.items:
         part_id = f"{message_id}.p{len(parts)}"

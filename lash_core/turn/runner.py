@@ -156,6 +156,7 @@ class TurnRunner:
             take_active_inputs=self.handle.take_active_inputs,
             has_active_inputs=self.handle.has_active_inputs,
             last_prompt_usage=session.last_prompt_usage,
+            max_attachment_bytes=self.core.max_attachment_bytes,
         )
         tracer = state.services.tracer
         if tracer.enabled:
@@ -187,27 +188,49 @@ class TurnRunner:
         )
         driver = TurnDriver(state, hook_ctx)
         outcome: TurnOutcome | None = None
+        committed: list[AssembledTurn] = []
         try:
-            with anyio.CancelScope() as scope:
-                self.handle.attach_scope(scope)
-                try:
-                    # A cancel that came before the scope existed: deliver it now (no-op otherwise).
-                    await anyio.lowlevel.checkpoint_if_cancelled()
-                    outcome = await self._drive(state, driver, hook_ctx, user)
-                except TurnStopped as stop:
-                    outcome = stop.outcome
-            self.handle.attach_scope(None)
+            try:
+                with anyio.CancelScope() as scope:
+                    self.handle.attach_scope(scope)
+                    try:
+                        # A cancel that came before the scope existed: deliver it now (no-op otherwise).
+                        await anyio.lowlevel.checkpoint_if_cancelled()
+                        outcome = await self._drive(state, driver, hook_ctx, user)
+                    except TurnStopped as stop:
+                        outcome = stop.outcome
+            finally:
+                self.handle.attach_scope(None)
             if scope.cancelled_caught or outcome is None:
                 driver.close_cancelled()
                 outcome = Stopped(Cancelled())
+            return await self._finish(
+                state, hook_ctx, outcome, started_ms, started, allow_switch, committed=committed
+            )
         except anyio.get_cancelled_exc_class():
-            # Cancelled from outside: commit the cancelled turn, shielded, then let it propagate.
-            self.handle.attach_scope(None)
-            driver.close_cancelled()
-            with anyio.CancelScope(shield=True):
-                await self._finish(state, hook_ctx, Stopped(Cancelled()), started_ms, started, allow_switch)
+            # Cancelled from outside before the commit: commit the cancelled turn, shielded and
+            # without running hooks again (they could hang), then let the cancellation propagate.
+            if not committed:
+                driver.close_cancelled()
+                with anyio.CancelScope(shield=True):
+                    await self._finish(
+                        state,
+                        hook_ctx,
+                        Stopped(Cancelled()),
+                        started_ms,
+                        started,
+                        allow_switch,
+                        run_hooks=False,
+                    )
             raise
-        return await self._finish(state, hook_ctx, outcome, started_ms, started, allow_switch)
+        except HookError as exc:
+            self._trace_failed(state, f"hook_error:{exc.hook}")
+            raise
+
+    def _trace_failed(self, state: TurnState, reason: str) -> None:
+        tracer = state.services.tracer
+        if tracer.enabled:
+            tracer.emit(state.session_id, state.turn_id, "turn_completed", status="error", done_reason=reason)
 
     async def _drive(
         self, state: TurnState, driver: TurnDriver, hook_ctx: TurnHookContext, user: Message
@@ -277,7 +300,7 @@ class TurnRunner:
         if caller.has("filter_tool_catalog"):
             removed: set[str] = set()
             for _, names in await caller.collect("filter_tool_catalog", ctx=hook_ctx, tools=specs):
-                removed.update(names)
+                removed.update((names,) if isinstance(names, str) else names)
             if removed:
                 specs = tuple(spec for spec in specs if spec.name not in removed)
                 tools = {name: reg for name, reg in core.tools.items() if name not in removed}
@@ -315,7 +338,12 @@ class TurnRunner:
         started_ms: int,
         started: float,
         allow_switch: bool,
+        *,
+        run_hooks: bool = True,
+        committed: list[AssembledTurn] | None = None,
     ) -> AssembledTurn:
+        """Finalize, commit and report one physical turn. ``committed`` receives the result
+        as soon as the commit succeeded (so a later cancellation does not commit again)."""
         session = self.session
         caller = state.services.caller
         if isinstance(outcome, AgentFrameSwitch) and not allow_switch:
@@ -331,7 +359,7 @@ class TurnRunner:
             await self._materialize_finish(state, outcome)
         output = assistant_output(outcome, state.turn_messages, state.issues)
         with self._phase("finalize_turn"):
-            if caller.has("finalize_turn"):
+            if run_hooks and caller.has("finalize_turn"):
                 summary = TurnSummary(
                     outcome, output, state.usage, tuple(state.tool_records), tuple(state.issues)
                 )
@@ -423,8 +451,10 @@ class TurnRunner:
             if isinstance(outcome, Stopped) and isinstance(outcome.stop, Cancelled)
             else None,
         )
+        if committed is not None:
+            committed.append(assembled)
         with self._phase("turn_persisted"):
-            if caller.has("turn_persisted"):
+            if run_hooks and caller.has("turn_persisted"):
                 ctx = SessionHookContext(
                     session.id, session.history, session.policy, state.completions("turn-persisted")
                 )
@@ -501,6 +531,17 @@ class TurnRunner:
     ) -> AssembledTurn:
         clock = self.core.clock
         issues = list(state.issues)
+        tracer = state.services.tracer
+        if tracer.enabled:  # pair the turn_started record, as a committed turn does
+            status, reason = outcome_status(outcome)
+            tracer.emit(
+                self.session.id,
+                state.turn_id,
+                "turn_completed",
+                status=status,
+                done_reason=reason,
+                agent_frame_switch=False,
+            )
         return AssembledTurn(
             session_id=self.session.id,
             turn_id=state.turn_id,

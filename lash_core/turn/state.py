@@ -92,6 +92,7 @@ class TurnState:
     enqueued_for_checkpoint: list[Message] = field(factory=list)
     take_active_inputs: Callable[[], list[TurnInput]] = field(default=lambda: [])
     has_active_inputs: Callable[[], bool] = field(default=lambda: False)
+    max_attachment_bytes: int = 20 * 1024 * 1024
 
     @property
     def model(self) -> ModelSpec:

@@ -110,9 +110,23 @@ class ToolRound:
             for index in indexes:
                 await self._run_call(index)
             return
+        # An error escaping a call (tool failures never do: an effect controller's, e.g.
+        # ReplayMismatch or LeaseLost) is raised bare, as for a single call, not wrapped in
+        # an exception group that the runner would mistake for a protocol bug.
+        errors: list[Exception] = []
+
+        async def run_call(index: int) -> None:
+            try:
+                await self._run_call(index)
+            except Exception as exc:
+                errors.append(exc)
+                group.cancel_scope.cancel()
+
         async with anyio.create_task_group() as group:
             for index in indexes:
-                group.start_soon(self._run_call, index)
+                group.start_soon(run_call, index)
+        if errors:
+            raise errors[0]
 
     def append_results(self) -> None:
         """Append one user message with a result part per call, in the model's order.

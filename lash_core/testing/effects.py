@@ -1,0 +1,273 @@
+"""A recording effect host for tests: journal every effect, replay a journal, simulate crashes.
+
+::
+
+    host = RecordingEffectHost(interrupt_after=2)
+    runtime = scripted_runtime(
+        provider, plugins=[recording_host_plugin(host)], config={"effect_host": {"type": "recording"}}
+    )
+    ...  # the turn raises SimulatedCrash after its second effect was journaled
+    replay = RecordingEffectHost(journal=host.journal)  # re-drive the same turn id: no repeats
+
+Every effect's outcome is journaled under its replay key as JSON text: the result is
+unstructured with the effect's ``result_type``, dumped, loaded and structured back, and
+the protocol gets the decoded value, so an uninterrupted run and a replay see exactly
+the same values and a result that cannot be journaled fails the turn loudly.
+:class:`~lash_core.errors.ProviderError` failures are journaled too and replayed as the
+same error. A host built from a journal returns the recorded outcome of every key it
+holds without running the effect, after checking the effect's fingerprint against the
+recorded one (:class:`~lash_core.errors.ReplayMismatch` names the replay key when they
+differ).
+
+The host is in memory, so it claims :attr:`~lash_core.effects.DurabilityTier.INLINE` by
+default and composes with the in-memory store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar, cast
+
+from lash_core.converter import structure, unstructure
+from lash_core.effects import DurabilityTier, Effect, EffectController, EffectKind
+from lash_core.errors import DecodeError, EffectError, ProviderError, ReplayMismatch
+from lash_core.model import ProviderFailure
+from lash_hookspecs import hookimpl
+
+__all__ = [
+    "RECORDING_HOST",
+    "RecordingEffectController",
+    "RecordingEffectHost",
+    "SimulatedCrash",
+    "recording_host_plugin",
+]
+
+T = TypeVar("T")
+
+RECORDING_HOST = "recording"
+"""The effect-host name :func:`recording_host_plugin` registers by default."""
+
+
+class SimulatedCrash(BaseException):
+    """Raised by a :class:`RecordingEffectHost` with ``interrupt_after`` to simulate a process crash.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``), so no ``except Exception`` in the
+    kernel, a protocol or a tool turns it into a turn outcome: the turn stops where it
+    is and commits nothing. Raised inside a concurrent tool round it reaches the caller
+    wrapped in a ``BaseExceptionGroup`` (catch it with ``except* SimulatedCrash``).
+    """
+
+    def __init__(self, replay_key: str, completed: int) -> None:
+        """``replay_key``: the effect just journaled; ``completed``: effects finished so far."""
+        super().__init__(f"simulated crash after effect {completed} ({replay_key}) was journaled")
+        self.replay_key = replay_key
+        self.completed = completed
+
+
+class RecordingEffectHost:
+    """An effect host that journals every effect and can replay a journal.
+
+    Attributes (shared by every turn the host serves):
+
+    * ``journal``: replay key -> JSON text of ``{"kind", "fingerprint", "result"}``, or of
+      ``{"kind", "fingerprint", "error": {"message", "failure"}}`` for a provider error;
+    * ``executed`` / ``replayed``: how many effects of each :class:`EffectKind` really
+      ran / were answered from the journal;
+    * ``executed_keys`` / ``replayed_keys``: their replay keys, in completion order;
+    * ``completed``: how many effects finished (executed or replayed).
+
+    ``interrupt_after=k`` raises :class:`SimulatedCrash` right after the ``k``-th
+    effect (counting replayed ones) finished and was journaled. From then on the host is
+    dead, like the crashed process: an effect still in flight (a concurrent tool call)
+    or asked for later raises :class:`SimulatedCrash` too and is not journaled, so the
+    journal holds exactly ``k`` entries. Build a new host from ``journal`` to resume.
+
+    ``concurrent`` is the controllers' ``supports_concurrent_effects``; ``durability``
+    the tier the host claims.
+    """
+
+    def __init__(
+        self,
+        journal: Mapping[str, str] | None = None,
+        *,
+        interrupt_after: int | None = None,
+        concurrent: bool = True,
+        durability: DurabilityTier = DurabilityTier.INLINE,
+    ) -> None:
+        """A host replaying ``journal`` (a copy is kept; default: empty)."""
+        if interrupt_after is not None and interrupt_after < 1:
+            raise ValueError(f"interrupt_after must be at least 1, got {interrupt_after}")
+        self.journal: dict[str, str] = dict(journal or {})
+        self.interrupt_after = interrupt_after
+        self.concurrent = concurrent
+        self.durability = durability
+        self.executed: Counter[EffectKind] = Counter()
+        self.replayed: Counter[EffectKind] = Counter()
+        self.executed_keys: list[str] = []
+        self.replayed_keys: list[str] = []
+        self.completed = 0
+        self.crashed = False
+
+    def scoped(self, session_id: str, turn_id: str) -> EffectController:
+        """The controller of one turn (all controllers share this host's journal and counters)."""
+        return RecordingEffectController(self, session_id, turn_id)
+
+    def entry(self, replay_key: str) -> dict[str, Any]:
+        """The decoded journal entry of ``replay_key`` (``KeyError`` when none was journaled)."""
+        return cast(dict[str, Any], json.loads(self.journal[replay_key]))
+
+    def dumps(self) -> str:
+        """The whole journal as one JSON document (keys sorted)."""
+        return json.dumps({key: self.entry(key) for key in sorted(self.journal)}, sort_keys=True)
+
+    @classmethod
+    def loads(cls, text: str, **options: Any) -> RecordingEffectHost:
+        """A host replaying a journal written by :meth:`dumps`; ``options`` as for the constructor."""
+        entries = json.loads(text)
+        journal = {key: json.dumps(entry, sort_keys=True) for key, entry in entries.items()}
+        return cls(journal, **options)
+
+    def _check_alive(self, effect: Effect) -> None:
+        """After the simulated crash the process is dead: nothing runs or is journaled any more."""
+        if self.crashed:
+            raise SimulatedCrash(effect.replay_key, self.completed)
+
+    def _completed(self, effect: Effect) -> None:
+        """Count a finished effect; crash when it is the ``interrupt_after``-th."""
+        self.completed += 1
+        if not self.crashed and self.completed == self.interrupt_after:
+            self.crashed = True
+            raise SimulatedCrash(effect.replay_key, self.completed)
+
+
+class RecordingEffectController:
+    """The controller of one turn of a :class:`RecordingEffectHost`."""
+
+    def __init__(self, host: RecordingEffectHost, session_id: str, turn_id: str) -> None:
+        """A controller journaling into ``host`` for the turn ``turn_id`` of ``session_id``."""
+        self.host = host
+        self.session_id = session_id
+        self.turn_id = turn_id
+        self.durability = host.durability
+        self.supports_concurrent_effects = host.concurrent
+
+    async def execute(self, effect: Effect, run: Callable[[], Awaitable[T]]) -> T:
+        """Replay the journaled outcome of ``effect`` or run it and journal the outcome.
+
+        Raises :class:`ReplayMismatch` when a journaled key holds another kind or
+        fingerprint, :class:`EffectError` when a result cannot be journaled as JSON, and
+        :class:`SimulatedCrash` after the ``interrupt_after``-th effect.
+        """
+        host = self.host
+        host._check_alive(effect)
+        fingerprint = effect.fingerprint()
+        recorded = host.journal.get(effect.replay_key)
+        if recorded is not None:
+            entry = json.loads(recorded)
+            _check_match(effect, fingerprint, entry)
+            host.replayed[effect.kind] += 1
+            host.replayed_keys.append(effect.replay_key)
+            host._completed(effect)
+            if "error" in entry:
+                raise _decode_error(entry["error"])
+            return cast(T, _decode(effect, entry["result"]))
+        try:
+            result = await run()
+        except ProviderError as exc:
+            host._check_alive(effect)
+            host.executed[effect.kind] += 1
+            host.executed_keys.append(effect.replay_key)
+            host.journal[effect.replay_key] = _dump(
+                effect, {"kind": effect.kind.value, "fingerprint": fingerprint, "error": _encode_error(exc)}
+            )
+            host._completed(effect)
+            raise
+        host._check_alive(effect)
+        host.executed[effect.kind] += 1
+        host.executed_keys.append(effect.replay_key)
+        text = _dump(
+            effect, {"kind": effect.kind.value, "fingerprint": fingerprint, "result": _encode(effect, result)}
+        )
+        host.journal[effect.replay_key] = text
+        decoded = _decode(effect, json.loads(text)["result"])
+        host._completed(effect)
+        return cast(T, decoded)
+
+
+def recording_host_plugin(host: RecordingEffectHost, name: str = RECORDING_HOST) -> object:
+    """A plugin registering ``host`` (an instance) as effect host ``name``.
+
+    Select it with ``{"effect_host": {"type": name}}`` in the runtime configuration.
+    """
+
+    class RecordingHostPlugin:
+        """Registers one recording effect host instance."""
+
+        lash_plugin_name = f"test-effect-host-{name}"
+
+        @hookimpl
+        def register_effect_hosts(self, register: Any) -> None:
+            """Register the host under ``name``."""
+            register(name, lambda settings=None: host, description="journals and replays effects (testing)")
+
+    return RecordingHostPlugin()
+
+
+def _check_match(effect: Effect, fingerprint: str, entry: dict[str, Any]) -> None:
+    """Raise :class:`ReplayMismatch` unless ``entry`` was journaled for this very effect."""
+    if entry.get("kind") != effect.kind.value:
+        raise ReplayMismatch(
+            f"replay key {effect.replay_key!r} was journaled as a {entry.get('kind')!r} effect, but the turn "
+            f"now asks for a {effect.kind.value!r} effect there; the protocol's effect order changed"
+        )
+    if entry.get("fingerprint") != fingerprint:
+        raise ReplayMismatch(
+            f"the {effect.kind.value} effect {effect.replay_key!r} does not match its journal entry "
+            f"(recorded fingerprint {entry.get('fingerprint')}, replayed {fingerprint}); the turn's input "
+            "or configuration changed since it was journaled: re-run it with a new turn id"
+        )
+
+
+def _encode(effect: Effect, result: Any) -> Any:
+    """The JSON data of ``result`` as ``effect.result_type`` (proved dumpable)."""
+    try:
+        data = unstructure(result, effect.result_type)
+        json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise EffectError(
+            f"the result of effect {effect.replay_key!r} cannot be journaled as JSON: {exc}; "
+            "effect results must be JSON-serializable to be replayed"
+        ) from exc
+    return data
+
+
+def _decode(effect: Effect, data: Any) -> Any:
+    """Structure journaled ``data`` back into ``effect.result_type``."""
+    try:
+        return structure(data, effect.result_type)
+    except DecodeError as exc:
+        raise EffectError(f"the journal entry of effect {effect.replay_key!r} cannot be read: {exc}") from exc
+
+
+def _dump(effect: Effect, entry: dict[str, Any]) -> str:
+    """``entry`` as canonical JSON text."""
+    try:
+        return json.dumps(entry, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:  # pragma: no cover - _encode checked the result already
+        raise EffectError(f"the journal entry of effect {effect.replay_key!r} is not JSON: {exc}") from exc
+
+
+def _encode_error(exc: ProviderError) -> dict[str, Any]:
+    """The JSON form of a provider error: its message and classified failure."""
+    failure = exc.failure if isinstance(exc.failure, ProviderFailure) else None
+    return {"message": str(exc), "failure": unstructure(failure) if failure is not None else None}
+
+
+def _decode_error(data: dict[str, Any]) -> ProviderError:
+    """The provider error a journal entry recorded."""
+    failure = data.get("failure")
+    return ProviderError(
+        data["message"], structure(failure, ProviderFailure) if failure is not None else None
+    )
