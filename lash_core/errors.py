@@ -17,7 +17,12 @@
     ├── StoreError
     │   ├── HeadConflict                another writer committed first (head compare-and-set failed)
     │   ├── TurnCommitConflict          the same turn id committed with a different content hash
-    │   ├── LeaseLost                   the session execution lease expired or was taken over
+    │   ├── LeaseLost                   the session execution lease expired, was released or taken over
+    │   ├── ClaimSuperseded             a claim of pending input or queued work no longer owns its rows
+    │   ├── SourceKeyConflict           an idempotency key reused with different content
+    │   ├── SchemaVersionError          a store's schema version is not the one this code expects
+    │   ├── StoreCorrupt                a store holds data that breaks the contract's invariants
+    │   ├── StoreClosed                 a store was used after close() (or before open())
     │   └── DurableStoreRequired        a durable effect host composed with a non-durable store
     ├── EffectError
     │   └── ReplayMismatch              a recorded effect does not match the one being replayed
@@ -33,6 +38,7 @@ Every message says what to do about it.
 from __future__ import annotations
 
 __all__ = [
+    "ClaimSuperseded",
     "ConfigError",
     "DecodeError",
     "DurableStoreRequired",
@@ -48,9 +54,13 @@ __all__ = [
     "PluginRegistrationError",
     "ProviderError",
     "ReplayMismatch",
+    "SchemaVersionError",
     "SessionBusy",
     "SessionError",
     "SessionNotFound",
+    "SourceKeyConflict",
+    "StoreClosed",
+    "StoreCorrupt",
     "StoreError",
     "ToolDefinitionError",
     "TurnCommitConflict",
@@ -142,6 +152,48 @@ class TurnCommitConflict(StoreError):
 
 class LeaseLost(StoreError):
     """The session execution lease was lost; the turn committed nothing."""
+
+
+class ClaimSuperseded(StoreError):
+    """A claim no longer owns its rows (abandoned, or re-claimed by a newer lease generation).
+
+    ``kind`` is ``"input"`` or ``"work"``; ``claim_id`` names the stale claim.
+    """
+
+    def __init__(self, kind: str, claim_id: str, detail: str) -> None:
+        super().__init__(
+            f"the {kind} claim {claim_id!r} was superseded ({detail}); the commit applied nothing: "
+            "the session lease moved to another owner, so reopen the session and run the work again"
+        )
+        self.kind = kind
+        self.claim_id = claim_id
+
+
+class SourceKeyConflict(StoreError):
+    """An idempotency key (a ``source_key`` or an explicit id) was reused with different content."""
+
+    def __init__(self, session_id: str, key: str, what: str = "source key") -> None:
+        super().__init__(
+            f"{what} {key!r} of session {session_id!r} was enqueued before with different content; "
+            f"an edit is a new submission: give it a new {what}"
+        )
+        self.session_id = session_id
+        self.key = key
+
+
+class SchemaVersionError(StoreError):
+    """A store's schema version differs from the one this code writes (there are no migrations)."""
+
+
+class StoreCorrupt(StoreError):
+    """A store holds data that breaks the contract's invariants."""
+
+
+class StoreClosed(StoreError):
+    """A store was used while closed."""
+
+    def __init__(self, store: str) -> None:
+        super().__init__(f"the {store} store is closed; call `await store.open()` before using it")
 
 
 class DurableStoreRequired(StoreError):

@@ -1,19 +1,45 @@
-"""The session store contract (kernel part).
+"""The session store contract.
 
-A store keeps sessions: a head (revision, agent frames, usage ledger, plugin state) and
-an append-only history of messages, each tagged with its agent frame. A turn is
-committed once, atomically, by :meth:`SessionStore.commit`:
+One store object serves many sessions. :class:`SessionStore` is the whole contract, the
+union of its facets (each a ``Protocol`` of its own module):
 
-* the commit appends only the turn's new history nodes (its cost does not grow with
-  the history);
-* ``expected_head_revision`` is compared and set: a stale writer gets
-  :class:`~lash_core.errors.HeadConflict`;
-* ``commit_hash`` makes it idempotent: the same turn id with the same hash is accepted
-  once and answered again with the recorded result; with another hash it is a
-  :class:`~lash_core.errors.TurnCommitConflict`.
+* :class:`SessionCommitStore` (here): load a session, commit a turn;
+* :class:`~lash_core.store.leases.SessionLeaseStore`: the session execution lease;
+* :class:`~lash_core.store.inputs.TurnInputStore`: pending turn input;
+* :class:`~lash_core.store.queued_work.QueuedWorkStore`: queued background work;
+* :class:`~lash_core.store.maintenance.AttachmentStore` and
+  :class:`~lash_core.store.maintenance.StoreMaintenance`: attachments, vacuum, GC.
 
-Attachments are content-addressed blobs (sha256 of the bytes) held per session.
-The durable stores (leases, pending input, queued work) extend this contract.
+A store declares its ``durability`` and decides time (lease expiry, readiness of work)
+by its clock: an injected :class:`~lash_core.clock.Clock`, or the database's own.
+The conformance suite :mod:`lash_core.testing.conformance.store` is the executable form
+of this contract.
+
+A session keeps a head (revision, agent frames, usage ledger, plugin state) and an
+append-only history of messages, each tagged with its agent frame. A turn is committed
+once, atomically, by :meth:`SessionCommitStore.commit`; one transaction, and any failure
+leaves nothing behind. In order:
+
+1. ``commit_hash`` makes it idempotent: when the turn id was committed before, the same
+   hash is answered with the recorded result (``replayed=True``; a requested lease
+   release is applied) without needing a live lease; another hash raises
+   :class:`~lash_core.errors.TurnCommitConflict`;
+2. ``lease``, when given, must be the session's live lease by the store clock, else
+   :class:`~lash_core.errors.LeaseLost`;
+3. ``expected_head_revision`` is compared and set: a stale writer gets
+   :class:`~lash_core.errors.HeadConflict`;
+4. every completed input and work claim must still own all its rows, else
+   :class:`~lash_core.errors.ClaimSuperseded`;
+5. the turn's new history nodes are appended (cost does not grow with the history),
+   the head is rewritten (revision + 1);
+6. completed inputs become ``completed``, completed work batches ``completed``; with
+   ``defer_active_inputs_of_turn``, that turn's active inputs that were not accepted
+   (``pending_active``, or ``accepted`` under a claim that is no longer live) become
+   ``deferred_next_turn`` inputs with ``NextTurn`` ingress;
+7. ``attachment_ids`` are marked committed; ``enqueue_work`` batches are enqueued
+   (an outbox, same session only);
+8. the result is recorded under the turn id; the lease is released if
+   ``release_lease`` (which needs ``lease``).
 """
 
 from __future__ import annotations
@@ -26,18 +52,23 @@ from attrs import field, frozen
 from lash_core.effects import DurabilityTier
 from lash_core.model import (
     AgentFrameRecord,
-    AttachmentRef,
     Message,
     TokenLedger,
     TokenLedgerEntry,
     TokenUsage,
     TurnOutcome,
 )
+from lash_core.store.claims import ClaimRef
+from lash_core.store.inputs import TurnInputStore
+from lash_core.store.leases import LeaseFence, SessionLeaseStore
+from lash_core.store.maintenance import AttachmentStore, StoreMaintenance
+from lash_core.store.queued_work import QueuedWorkBatch, QueuedWorkDraft, QueuedWorkStore
 
 __all__ = [
     "STORE_SCHEMA_VERSION",
     "CommitResult",
     "HistoryNode",
+    "SessionCommitStore",
     "SessionHead",
     "SessionRecord",
     "SessionStore",
@@ -95,7 +126,15 @@ class SessionSummary:
 
 @frozen
 class TurnCommit:
-    """Everything one turn writes, in one atomic commit."""
+    """Everything one turn writes, in one atomic commit (see the module docs for the order).
+
+    The durable-runtime parts are all defaulted, so a commit without them is the plain
+    session commit: ``lease`` (the fence to verify; ``None`` skips the check, for sessions run
+    without a lease), ``release_lease`` (release it after the commit; needs ``lease``),
+    ``completed_input_claims`` / ``completed_work_claims`` (claims this turn consumed),
+    ``defer_active_inputs_of_turn`` (a turn id whose missed active inputs become next-turn
+    inputs) and ``enqueue_work`` (batches to enqueue in the same transaction).
+    """
 
     session_id: str
     turn_id: str
@@ -111,19 +150,46 @@ class TurnCommit:
     attachment_ids: tuple[str, ...] = ()
     committed_at_ms: int = 0
     schema_version: int = STORE_SCHEMA_VERSION
+    lease: LeaseFence | None = None
+    release_lease: bool = False
+    completed_input_claims: tuple[ClaimRef, ...] = ()
+    completed_work_claims: tuple[ClaimRef, ...] = ()
+    defer_active_inputs_of_turn: str | None = None
+    enqueue_work: tuple[QueuedWorkDraft, ...] = ()
+
+    def __attrs_post_init__(self) -> None:
+        if self.release_lease and self.lease is None:
+            raise ValueError("TurnCommit(release_lease=True) needs the lease fence in `lease`")
+        for ref in (*self.completed_input_claims, *self.completed_work_claims):
+            if ref.session_id != self.session_id:
+                raise ValueError(
+                    f"claim {ref.claim_id!r} belongs to session {ref.session_id!r}, not {self.session_id!r}"
+                )
+        for draft in self.enqueue_work:
+            if draft.session_id != self.session_id:
+                raise ValueError(
+                    f"a turn commit of session {self.session_id!r} can only enqueue work for that session, "
+                    f"not for {draft.session_id!r}"
+                )
+        if self.lease is not None and self.lease.session_id != self.session_id:
+            raise ValueError(
+                f"the lease fence is for session {self.lease.session_id!r}, not {self.session_id!r}"
+            )
 
 
 @frozen
 class CommitResult:
-    """The head revision after the commit; ``replayed`` when the turn had been committed before."""
+    """The head revision after the commit; ``replayed`` when the turn had been committed before;
+    ``enqueued_work`` the batches the commit's outbox enqueued (existing ones for reused keys)."""
 
     head_revision: int
     replayed: bool = False
+    enqueued_work: tuple[QueuedWorkBatch, ...] = ()
 
 
 @runtime_checkable
-class SessionStore(Protocol):
-    """Keeps sessions. All methods are safe to call concurrently from one event loop."""
+class SessionCommitStore(Protocol):
+    """Loads and commits sessions. All methods are safe to call concurrently from one event loop."""
 
     durability: DurabilityTier
 
@@ -152,15 +218,27 @@ class SessionStore(Protocol):
         ...
 
     async def delete_session(self, session_id: str) -> bool:
-        """Delete a session and its attachments; ``False`` when it did not exist."""
+        """Delete a session with its inputs, work, lease and attachments; ``False`` when it did
+        not exist."""
         ...
 
-    async def put_attachment(
-        self, session_id: str, data: bytes, media_type: str, name: str | None
-    ) -> AttachmentRef:
-        """Store bytes content-addressed for the session; return the reference."""
-        ...
 
-    async def get_attachment(self, session_id: str, attachment_id: str) -> bytes:
-        """The bytes of an attachment this session holds (``KeyError`` when it holds none)."""
-        ...
+@runtime_checkable
+class SessionStore(
+    SessionCommitStore,
+    SessionLeaseStore,
+    TurnInputStore,
+    QueuedWorkStore,
+    AttachmentStore,
+    StoreMaintenance,
+    Protocol,
+):
+    """The whole store contract: every facet, sharing one transactional domain.
+
+    ``open()`` acquires resources; ``close()`` releases them, and a store opened again
+    over the same data (the same file, database or memory data) finds everything it
+    held. A store that holds connections raises :class:`~lash_core.errors.StoreClosed`
+    when used while closed (the memory store stays readable).
+    """
+
+    durability: DurabilityTier
