@@ -47,6 +47,9 @@ class RuntimeConfig:
     max_turns: int | None = None
     max_attachment_bytes: int = 20 * 1024 * 1024
     commit_timeout_seconds: float = 30.0  # how long a durable store may take to commit a turn
+    owner_id: str | None = None  # this runtime's name in session leases (default "<host>:<pid>")
+    lease_ttl_ms: int = 30_000
+    lease_renew_interval_ms: int = 10_000
 
 
 def load_runtime_config(data: RuntimeConfig | Mapping[str, Any] | None) -> RuntimeConfig:

@@ -20,7 +20,8 @@ from lash_core.config import ComponentConfig, RuntimeConfig, load_runtime_config
 from lash_core.converter import structure
 from lash_core.effects import DurabilityTier, EffectHost
 from lash_core.errors import ConfigError, DecodeError, DurableStoreRequired, PluginRegistrationError
-from lash_core.model import SessionPolicy, ToolSpec
+from lash_core.leasing import runtime_lease_owner
+from lash_core.model import AssembledTurn, SessionPolicy, ToolSpec
 from lash_core.plugins.caller import HookCaller
 from lash_core.plugins.manager import create_plugin_manager
 from lash_core.plugins.registry import ComponentRegistration, Registry, ToolRegistration, build_registry
@@ -28,6 +29,7 @@ from lash_core.plugins.report import plugins_report
 from lash_core.providers import Provider
 from lash_core.session import Session
 from lash_core.store.contract import SessionStore
+from lash_core.store.leases import LeaseTimings
 from lash_core.tools.contract import ToolResultProjector
 from lash_core.tracing import Tracer, TraceSink
 
@@ -61,6 +63,11 @@ class Runtime:
         self.phase_probe = phase_probe
         self.max_attachment_bytes = self.config.max_attachment_bytes
         self.commit_timeout = self.config.commit_timeout_seconds
+        try:
+            self.lease_timings = LeaseTimings(self.config.lease_ttl_ms, self.config.lease_renew_interval_ms)
+        except ValueError as exc:
+            raise ConfigError(f"invalid lease timings: {exc}") from exc
+        self.lease_owner = runtime_lease_owner(self.config.owner_id)
         self.tools: dict[str, ToolRegistration] = dict(self.registry.tools)
         self.tool_specs: tuple[ToolSpec, ...] = tuple(
             ToolSpec(r.manifest.name, r.manifest.description, r.manifest.input_schema)
@@ -214,6 +221,20 @@ class Runtime:
         if record is not None:
             await session.notify_restored()
         return session
+
+    async def drain(self, session_id: str, *, max_turns: int | None = None) -> list[AssembledTurn]:
+        """Claim and run what is pending for ``session_id`` (see :meth:`Session.drain`)."""
+        session = await self.session(session_id)
+        return await session.drain(max_turns=max_turns)
+
+    def park(self, session_id: str) -> bool:
+        """Drop the live handle of an idle session (its state is in the store; opening it
+        again rebuilds it). ``False`` when it was not open; a running session stays."""
+        session = self._sessions.get(session_id)
+        if session is None or session.is_running:
+            return False
+        del self._sessions[session_id]
+        return True
 
     def plugins_report(self) -> list[dict[str, Any]]:
         """What each plugin is, which hooks it implements and what it registered (``lash plugins``)."""

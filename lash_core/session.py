@@ -21,8 +21,9 @@ import anyio
 from anyio.abc import ObjectSendStream
 
 from lash_core.effects import DurabilityTier
-from lash_core.errors import HookError, LiveInputRejected, SessionBusy
+from lash_core.errors import DurableStoreRequired, HookError, LiveInputRejected, SessionBusy
 from lash_core.hooks.context import SessionHookContext
+from lash_core.leasing import LeaseGuard
 from lash_core.model import (
     AgentFrameRecord,
     AssembledTurn,
@@ -37,6 +38,14 @@ from lash_core.model import (
     initial_frame_id,
 )
 from lash_core.store.contract import SessionRecord, TurnCommit
+from lash_core.store.inputs import (
+    ActiveTurn,
+    InputBoundary,
+    InputIngress,
+    NextTurn,
+    PendingInput,
+    PendingInputDraft,
+)
 from lash_core.turn.input import validate_input
 from lash_core.turn.runner import TurnRunner
 
@@ -66,6 +75,11 @@ class Session:
         self.id = session_id
         self.policy = policy
         self._running: Turn | None = None
+        self._load(record)
+
+    def _load(self, record: SessionRecord | None) -> None:
+        """Adopt a stored session (or start empty)."""
+        core, session_id = self.core, self.id
         head = record.head if record else None
         self.head_revision = head.head_revision if head else 0
         self.current_frame_id = head.current_frame_id if head else initial_frame_id(session_id)
@@ -171,6 +185,106 @@ class Session:
             ctx = SessionHookContext(self.id, self.history, self.policy)
             await self.core.caller.observe("session_restored", ctx=ctx)
 
+    @property
+    def is_durable(self) -> bool:
+        """True when the session lives in a durable store (turns then hold the execution lease)."""
+        return self.core.store.durability is DurabilityTier.DURABLE
+
+    def lease_guard(self, on_lost: Callable[[], None] = lambda: None) -> LeaseGuard | None:
+        """A guard for this session's execution lease, or ``None`` for a non-durable store."""
+        if not self.is_durable:
+            return None
+        return LeaseGuard(self.core.store, self.id, self.core.lease_owner, self.core.lease_timings, on_lost)
+
+    async def refresh(self) -> bool:
+        """Reload the session when another worker committed since this handle's last commit
+        (so no stale history is extended); ``True`` when it reloaded."""
+        head = await self.core.store.load_head(self.id)
+        if head is None or head.head_revision == self.head_revision:
+            return False
+        record = await self.core.store.load_session(self.id)
+        self._load(record)
+        self.restore_plugin_state()
+        return True
+
+    async def submit(
+        self,
+        turn_input: TurnInput | str,
+        *,
+        source_key: str | None = None,
+        ingress: str | InputIngress = "next_turn",
+        min_boundary: InputBoundary = InputBoundary.AFTER_WORK,
+    ) -> PendingInput:
+        """Admit input durably: it runs in the next turn (``ingress="next_turn"``), or is fed
+        into the running turn at its next checkpoint (``"active_turn"``; when no turn runs
+        it waits for the next one). ``source_key`` makes the submission idempotent: the same
+        key and content return the existing record, the same key with other content is a
+        :class:`~lash_core.errors.SourceKeyConflict`."""
+        if isinstance(turn_input, str):
+            turn_input = TurnInput.text(turn_input)
+        validate_input(turn_input, max_attachment_bytes=self.core.max_attachment_bytes)
+        if ingress == "next_turn":
+            ingress = NextTurn()
+        elif ingress == "active_turn":
+            running = self._running
+            ingress = ActiveTurn(running.turn_id, min_boundary) if running is not None else NextTurn()
+        elif isinstance(ingress, str):
+            raise ValueError(
+                f"unknown ingress {ingress!r}: use 'next_turn', 'active_turn' or an InputIngress"
+            )
+        draft = PendingInputDraft(self.id, turn_input, ingress, source_key)
+        return await self.core.store.enqueue_input(draft)
+
+    async def drain(
+        self, *, max_turns: int | None = None, sink: EventSink | None = None
+    ) -> list[AssembledTurn]:
+        """Claim and run what is pending for this session, one turn per claim (a claim takes
+        up to 64 inputs, merged into one turn in submission order). Returns the turns run;
+        an empty list when nothing is pending or another worker holds the session."""
+        if self._running is not None:
+            raise SessionBusy(self.id, f" (turn {self._running.turn_id!r})")
+        results: list[AssembledTurn] = []
+        holder: list[Turn] = []
+        guard = self.lease_guard(
+            on_lost=lambda: holder[0].cancel("the session execution lease was lost") if holder else None
+        )
+        if guard is None:
+            raise DurableStoreRequired("session store with pending input", type(self.core.store).__name__)
+        if not await guard.try_acquire():
+            return results
+        try:
+            await self.refresh()
+            while max_turns is None or len(results) < max_turns:
+                claim = await self.core.store.claim_next_turn_inputs(guard.fence, max_inputs=64)
+                if claim is None:
+                    break
+                tracer = self.core.tracer
+                if tracer.enabled:
+                    tracer.emit(
+                        self.id,
+                        None,
+                        "custom",
+                        name="turn_input.claimed",
+                        claim_id=claim.claim_id,
+                        input_ids=[i.input_id for i in claim.inputs],
+                    )
+                merged = merge_inputs([pending.input for pending in claim.inputs])
+                # The turn id derives from the first claimed input, so a turn re-run after a crash keeps
+                # its id: the store then defers its missed active inputs and answers a repeated commit.
+                turn_id = merged.trace_turn_id or f"input-{claim.inputs[0].input_id}"
+                turn = Turn(self, merged, turn_id, (sink,) if sink else ())
+                holder[:] = [turn]
+                turn._started = True
+                self.begin(turn)
+                try:
+                    runner = TurnRunner(self, turn, guard=guard, input_claim=claim, release_on_commit=False)
+                    results.append(await runner.run())
+                finally:
+                    self.end(turn)
+        finally:
+            await guard.release()
+        return results
+
     async def configure(self, policy: SessionPolicy) -> None:
         """Change the session's policy and tell ``session_config_changed`` observers."""
         previous, self.policy = self.policy, policy
@@ -194,6 +308,15 @@ class Session:
         self.plugin_state = commit.plugin_state
         self.last_prompt_usage = commit.last_prompt_usage
         self.turn_count += 1
+
+
+def merge_inputs(inputs: list[TurnInput]) -> TurnInput:
+    """One turn input from several pending ones: their items in order, the first non-empty
+    protocol options and trace turn id."""
+    items = tuple(item for turn_input in inputs for item in turn_input.items)
+    options = next((i.protocol_turn_options for i in inputs if i.protocol_turn_options), None)
+    trace_id = next((i.trace_turn_id for i in inputs if i.trace_turn_id), None)
+    return TurnInput(items=items, protocol_turn_options=options, trace_turn_id=trace_id)
 
 
 def _json_copy(plugin: str, value: Any) -> Any:
@@ -231,11 +354,20 @@ class Turn:
                 f"turn {self.turn_id!r} was already started; create a new turn with session.turn()"
             )
         self._started = True
-        self.session.begin(self)
+        session = self.session
+        session.begin(self)
         try:
-            return await TurnRunner(self.session, self).run()
+            guard = session.lease_guard(on_lost=lambda: self.cancel("the session execution lease was lost"))
+            if guard is None:
+                return await TurnRunner(session, self).run()
+            await guard.acquire()
+            try:
+                await session.refresh()
+                return await TurnRunner(session, self, guard=guard).run()
+            finally:
+                await guard.release()
         finally:
-            self.session.end(self)
+            session.end(self)
 
     def stream(self) -> TurnStream:
         """Run the turn, yielding its activities as they happen; the result is on ``.result``."""

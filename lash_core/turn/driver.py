@@ -62,6 +62,7 @@ from lash_core.model import (
     TurnIssue,
     UsageEvent,
 )
+from lash_core.store.claims import ClaimRef
 from lash_core.turn.input import normalize_input
 from lash_core.turn.state import TurnState, TurnStopped
 from lash_core.turn.tool_dispatch import CompletedCall, ToolRound
@@ -87,6 +88,7 @@ class CheckpointDelivery:
     transient_messages: tuple[Message, ...] = ()
     accepted_inputs: int = 0
     abort: PluginAbort | None = None
+    input_claim: ClaimRef | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -335,10 +337,13 @@ class TurnDriver:
             bool(state.enqueued_for_checkpoint)
             or state.services.caller.has("checkpoint")
             or state.has_active_inputs()
+            or state.claim_active_inputs is not None
         )
         if not needs_effect and state.services.controller.durability is DurabilityTier.INLINE:
             return CheckpointDelivery()
         delivery: CheckpointDelivery = await state.services.controller.execute(effect, gather)
+        if delivery.input_claim is not None:
+            state.input_claims.append(delivery.input_claim)
         for message in delivery.messages:
             state.add_message(message)
         for message in delivery.transient_messages:
@@ -364,7 +369,12 @@ class TurnDriver:
         state = self._state
         committed: list[Message] = []
         accepted = 0
-        for turn_input in state.take_active_inputs():
+        submitted = state.take_active_inputs()
+        claim: ClaimRef | None = None
+        if state.claim_active_inputs is not None:
+            stored, claim = await state.claim_active_inputs(kind.value)
+            submitted = [*stored, *submitted]
+        for turn_input in submitted:
             # Validated when submitted (Turn.submit), so only storing attachments can fail here.
             message = await normalize_input(
                 turn_input,
@@ -405,7 +415,7 @@ class TurnDriver:
                             )
                         )
                         raise TurnStopped(Stopped(RuntimeErrorStop()))
-        return CheckpointDelivery(tuple(committed), tuple(transient), accepted, abort)
+        return CheckpointDelivery(tuple(committed), tuple(transient), accepted, abort, claim)
 
 
 def _describe(request: LlmRequest) -> object:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ import anyio.lowlevel
 from attrs import evolve
 
 from lash_core.effects import DurabilityTier
-from lash_core.errors import HookError, LashError
+from lash_core.errors import HookError, LashError, LeaseLost
 from lash_core.hooks.context import PromptContext, SessionHookContext, TurnHookContext, TurnSummary
 from lash_core.hooks.directives import (
     AbortTurn,
@@ -60,8 +60,10 @@ from lash_core.model import (
     TurnOutcome,
     outcome_status,
 )
+from lash_core.store.claims import ClaimRef
 from lash_core.store.commit_hash import turn_commit_hash
 from lash_core.store.contract import HistoryNode, TurnCommit
+from lash_core.store.inputs import InputBoundary, InputClaim
 from lash_core.turn.assemble import assistant_output
 from lash_core.turn.driver import TurnDriver
 from lash_core.turn.input import InvalidTurnInput, normalize_input
@@ -69,6 +71,7 @@ from lash_core.turn.prompt import build_system_prompt, prompt_hash
 from lash_core.turn.state import TurnServices, TurnState, TurnStopped
 
 if TYPE_CHECKING:
+    from lash_core.leasing import LeaseGuard
     from lash_core.session import Session, Turn
 
 __all__ = ["MAX_AGENT_FRAME_SWITCHES", "TurnRunner"]
@@ -89,16 +92,47 @@ def _probed(probe: Callable[[str, float, float], None], name: str) -> Iterator[N
 class TurnRunner:
     """Runs one logical turn of a session."""
 
-    def __init__(self, session: Session, handle: Turn) -> None:
+    def __init__(
+        self,
+        session: Session,
+        handle: Turn,
+        *,
+        guard: LeaseGuard | None = None,
+        input_claim: InputClaim | None = None,
+        release_on_commit: bool = True,
+    ) -> None:
         self.session = session
         self.handle = handle
         self.core = session.core
+        self.guard = guard
+        self.release_on_commit = release_on_commit
+        self._pending_claims: list[ClaimRef] = [input_claim.ref] if input_claim else []
 
     def _phase(self, name: str) -> AbstractContextManager[None]:
         probe = self.core.phase_probe
         return _NO_PROBE if probe is None else _probed(probe, name)
 
     async def run(self) -> AssembledTurn:
+        """Run the logical turn; with a lease guard, keep the lease renewed meanwhile."""
+        guard = self.guard
+        if guard is None:
+            return await self._frames()
+        errors: list[Exception] = []
+        result: AssembledTurn | None = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(guard.keep_renewed)
+            try:
+                result = await self._frames()
+            except Exception as exc:  # re-raised bare below, not as an exception group
+                errors.append(exc)
+            finally:
+                group.cancel_scope.cancel()
+        if errors:
+            raise errors[0]
+        assert result is not None
+        return result
+
+    async def _frames(self) -> AssembledTurn:
         """Run physical turns until one does not switch agent frames."""
         turn_input = self.handle.input
         switches = 0
@@ -157,7 +191,10 @@ class TurnRunner:
             has_active_inputs=self.handle.has_active_inputs,
             last_prompt_usage=session.last_prompt_usage,
             max_attachment_bytes=self.core.max_attachment_bytes,
+            claim_active_inputs=self._active_input_claimer(turn_id) if self.guard else None,
+            input_claims=self._pending_claims,
         )
+        self._pending_claims = []
         tracer = state.services.tracer
         if tracer.enabled:
             tracer.emit(session.id, turn_id, "turn_started", input_item_count=len(turn_input.items))
@@ -226,6 +263,42 @@ class TurnRunner:
         except HookError as exc:
             self._trace_failed(state, f"hook_error:{exc.hook}")
             raise
+
+    def _active_input_claimer(
+        self, turn_id: str
+    ) -> Callable[[str], Awaitable[tuple[list[TurnInput], ClaimRef | None]]]:
+        guard = self.guard
+        assert guard is not None
+        store = self.core.store
+        tracer = self.core.tracer
+
+        async def claim(boundary: str) -> tuple[list[TurnInput], ClaimRef | None]:
+            found = await store.claim_active_inputs(guard.fence, turn_id, InputBoundary(boundary))
+            if found is None:
+                return [], None
+            if tracer.enabled:
+                tracer.emit(
+                    found.session_id,
+                    turn_id,
+                    "custom",
+                    name="turn_input.claimed",
+                    claim_id=found.claim_id,
+                    input_ids=[i.input_id for i in found.inputs],
+                    checkpoint=boundary,
+                )
+            return [i.input for i in found.inputs], found.ref
+
+        return claim
+
+    async def _abandon_claims(self, claims: list[ClaimRef]) -> None:
+        """Give claims back after a lost lease (best effort; generation fencing makes it
+        safe to skip)."""
+        with anyio.CancelScope(shield=True):
+            for ref in claims:
+                try:
+                    await self.core.store.abandon_input_claim(ref)
+                except Exception:
+                    pass
 
     def _trace_failed(self, state: TurnState, reason: str) -> None:
         tracer = state.services.tracer
@@ -385,6 +458,14 @@ class TurnRunner:
             deltas.append(TokenLedgerEntry("turn", state.model.id, state.usage))
         deltas.extend(state.child_ledger.entries)
         frames, frame_id, nodes = self._history_delta(state, outcome)
+        guard = self.guard
+        if guard is not None and guard.lost:
+            await self._abandon_claims(state.input_claims)
+            raise LeaseLost(
+                f"session {session.id!r}: the execution lease was lost during turn {state.turn_id!r}; "
+                "nothing was committed and the input will be served again"
+            )
+        release = guard is not None and self.release_on_commit and not isinstance(outcome, AgentFrameSwitch)
         commit = TurnCommit(
             session_id=session.id,
             turn_id=state.turn_id,
@@ -411,6 +492,10 @@ class TurnRunner:
                 if part.attachment
             ),
             committed_at_ms=self.core.clock.now_ms(),
+            lease=guard.fence if guard is not None else None,
+            release_lease=release,
+            completed_input_claims=tuple(state.input_claims),
+            defer_active_inputs_of_turn=state.turn_id if guard is not None else None,
         )
         await self._emit_outcome(state, outcome)
         with self._phase("commit"):
@@ -421,7 +506,11 @@ class TurnRunner:
                 else math.inf
             )
             with anyio.CancelScope(shield=True, deadline=deadline) as shield:
-                result = await store.commit(commit)
+                try:
+                    result = await store.commit(commit)
+                except LeaseLost:
+                    await self._abandon_claims(state.input_claims)
+                    raise
             if shield.cancelled_caught:
                 raise LashError(
                     f"the commit of turn {state.turn_id!r} did not finish within {self.core.commit_timeout} s; "
@@ -429,6 +518,16 @@ class TurnRunner:
                 )
         if not result.replayed:  # a replayed commit is already in the session (idempotent re-run)
             session.apply_commit(commit, result.head_revision)
+        if release and guard is not None:
+            guard.lease = None  # released by the commit
+        if state.input_claims and state.services.tracer.enabled:
+            state.services.tracer.emit(
+                session.id,
+                state.turn_id,
+                "custom",
+                name="turn_input.completed",
+                claim_ids=[ref.claim_id for ref in state.input_claims],
+            )
         clock = self.core.clock
         assembled = AssembledTurn(
             session_id=session.id,

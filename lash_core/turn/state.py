@@ -29,6 +29,7 @@ from lash_core.model import (
 )
 from lash_core.plugins.caller import HookCaller
 from lash_core.providers import Provider
+from lash_core.store.claims import ClaimRef
 from lash_core.tracing import Tracer
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ class TurnState:
     take_active_inputs: Callable[[], list[TurnInput]] = field(default=lambda: [])
     has_active_inputs: Callable[[], bool] = field(default=lambda: False)
     max_attachment_bytes: int = 20 * 1024 * 1024
+    claim_active_inputs: Callable[[str], Awaitable[tuple[list[TurnInput], ClaimRef | None]]] | None = None
+    input_claims: list[ClaimRef] = field(factory=list)
 
     @property
     def model(self) -> ModelSpec:

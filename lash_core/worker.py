@@ -1,0 +1,77 @@
+"""A worker loop: serve the pending input of every session in a store.
+
+``await serve(runtime)`` polls the store for sessions with pending work and drains them,
+at most ``concurrency`` sessions at a time and one live turn per session (the session
+execution lease makes that hold across processes too). Each round gives every waiting
+session one turn before any gets a second, so a busy session cannot starve the others.
+Several workers (processes or machines) may serve the same store.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+from attrs import define
+
+from lash_core.errors import LashError
+from lash_core.runtime import Runtime
+
+__all__ = ["WorkerStats", "serve"]
+
+log = logging.getLogger("lash.worker")
+
+
+@define
+class WorkerStats:
+    """What a worker did."""
+
+    turns: int = 0
+    errors: int = 0
+
+
+async def serve(
+    runtime: Runtime,
+    *,
+    concurrency: int = 4,
+    poll_interval: float = 0.2,
+    stop: anyio.Event | None = None,
+    exit_when_idle: bool = False,
+) -> WorkerStats:
+    """Serve pending input until ``stop`` is set (or, with ``exit_when_idle``, until no
+    session has pending work). A failing session is logged and retried next round."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    stop = stop or anyio.Event()
+    stats = WorkerStats()
+    limiter = anyio.CapacityLimiter(concurrency)
+    active: set[str] = set()
+    rotation = 0
+
+    async def serve_one(session_id: str) -> None:
+        try:
+            async with limiter:
+                turns = await runtime.drain(session_id, max_turns=1)
+                stats.turns += len(turns)
+        except LashError as exc:
+            stats.errors += 1
+            log.warning("session %s: %s", session_id, exc)
+        finally:
+            runtime.park(session_id)
+            active.discard(session_id)
+
+    async with anyio.create_task_group() as group:
+        while not stop.is_set():
+            waiting = [s for s in await runtime.store.list_sessions_with_pending_work() if s not in active]
+            if waiting:
+                rotation %= len(waiting)
+                for session_id in waiting[rotation:] + waiting[:rotation]:
+                    active.add(session_id)
+                    group.start_soon(serve_one, session_id)
+                rotation += 1
+            elif exit_when_idle and not active:
+                break
+            with anyio.move_on_after(poll_interval):
+                await stop.wait()
+        # Stopping is graceful: turns already running finish and commit.
+    return stats
