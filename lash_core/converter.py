@@ -30,7 +30,7 @@ from cattrs.v import format_exception
 from lash_core import model
 from lash_core.errors import DecodeError
 
-__all__ = ["converter", "structure", "to_json_dict", "unstructure"]
+__all__ = ["converter", "register_tagged_union", "structure", "to_json_dict", "unstructure"]
 
 T = TypeVar("T")
 
@@ -229,6 +229,12 @@ def _register_strict_scalars(conv: Converter) -> None:
 
 
 converter: Converter = _build_converter()
+
+
+def register_tagged_union(union: Any) -> None:
+    """Teach the converter another tagged union (modules outside the model, such as the
+    store's ingress and work payload unions, register theirs when they are defined)."""
+    _register_union(converter, union)
 
 
 def unstructure(value: Any, as_type: Any = None) -> Any:

@@ -31,6 +31,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 from attrs import frozen
 
+from lash_core.converter import register_tagged_union
 from lash_core.model import TurnInput
 from lash_core.store.claims import ClaimInfo, ClaimRef
 from lash_core.store.leases import LeaseFence
@@ -87,6 +88,7 @@ class ActiveTurn:
 
 
 InputIngress = NextTurn | ActiveTurn
+register_tagged_union(InputIngress)
 
 
 class PendingInputState(Enum):

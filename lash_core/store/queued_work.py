@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from attrs import field, frozen
 
+from lash_core.converter import register_tagged_union
 from lash_core.store.claims import ClaimInfo, ClaimRef
 from lash_core.store.leases import LeaseFence
 
@@ -99,6 +100,7 @@ class ProcessWake:
 SessionCommand = RefreshToolCatalog | ResetSession
 TurnWork = AgentFrameTask | ProcessWake
 WorkPayload = RefreshToolCatalog | ResetSession | AgentFrameTask | ProcessWake
+register_tagged_union(WorkPayload)
 
 
 class WorkClass(Enum):
