@@ -16,9 +16,12 @@ from typing import Protocol, runtime_checkable
 from lash_core.errors import ProviderError
 from lash_core.model import LlmRequest, LlmResponse, LlmStreamEvent, ProviderFailure, ProviderFailureKind
 
-__all__ = ["Provider", "StreamCallback", "provider_error"]
+__all__ = ["Provider", "Sleep", "StreamCallback", "failure_error", "provider_error"]
 
 StreamCallback = Callable[[LlmStreamEvent], Awaitable[None]]
+
+Sleep = Callable[[float], Awaitable[None]]
+"""An async sleep (``anyio.sleep`` in production); injected so tests never wait."""
 
 
 @runtime_checkable
@@ -35,4 +38,9 @@ def provider_error(
 ) -> ProviderError:
     """A :class:`ProviderError` carrying a classified :class:`ProviderFailure`."""
     failure = ProviderFailure(kind=kind, message=message, retryable=retryable, **fields)  # type: ignore[arg-type]
-    return ProviderError(f"{kind.value}: {message}", failure)
+    return failure_error(failure)
+
+
+def failure_error(failure: ProviderFailure) -> ProviderError:
+    """The :class:`ProviderError` raised for an already classified ``failure``."""
+    return ProviderError(f"{failure.kind.value}: {failure.message}", failure)

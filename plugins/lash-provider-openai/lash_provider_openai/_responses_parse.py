@@ -1,0 +1,248 @@
+"""Parsing OpenAI Responses answers (SSE events or one response object) into an LlmResponse.
+
+Output items are kept in ``output_index`` order: ``reasoning`` (summary text streamed as
+reasoning, parts joined by a blank line; id, summary and encrypted content kept as replay
+state), ``message`` (text streamed; item id and ``phase`` kept as response metadata) and
+``function_call`` (arguments streamed; ``call_id`` is the tool-call id, the ``fc_`` item
+id is replay state). ``*.done`` events reconcile what the deltas assembled.
+``response.completed`` / ``response.incomplete`` end the stream with the usage and status;
+``response.failed`` and ``error`` fail the attempt (retried when transient); a stream
+without a terminal event is a retryable ``stream`` failure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from lash_core.model import LlmResponse, TerminalReason
+from lash_core.providers import (
+    Redactor,
+    ResponseAssembler,
+    SseEvent,
+    StreamCallback,
+    classify_error_object,
+    failure_error,
+    stream_failure,
+)
+from lash_provider_openai._common import normalize_usage
+
+__all__ = ["ResponsesParser"]
+
+_TERMINAL = ("response.completed", "response.incomplete", "response.done")
+
+
+def _texts(content: Any, kind: str) -> str:
+    if not isinstance(content, list):
+        return ""
+    return "".join(str(c.get("text") or "") for c in content if isinstance(c, dict) and c.get("type") == kind)
+
+
+class ResponsesParser:
+    """Feeds Responses events (or a whole response object) into a :class:`ResponseAssembler`."""
+
+    def __init__(
+        self, on_event: StreamCallback | None, *, redact: Redactor, vendor: str, expose_reasoning: bool = True
+    ) -> None:
+        self.assembler = ResponseAssembler(on_event)
+        self._redact = redact
+        self._vendor = vendor
+        self._expose = expose_reasoning
+        self._summaries: dict[int, list[str]] = {}
+        self.model: str | None = None
+        self.response_id: str | None = None
+        self.status: str | None = None
+        self.incomplete_reason: str | None = None
+        self.refusal: list[str] = []
+        self.terminal = False
+        self.events = 0
+
+    def _header(self, response: Any) -> None:
+        if isinstance(response, dict):
+            self.model = response.get("model") or self.model
+            self.response_id = response.get("id") or self.response_id
+
+    async def _added(self, index: int, item: dict[str, Any]) -> None:
+        key = ("out", index)
+        kind = item.get("type")
+        if kind == "function_call":
+            await self.assembler.tool_call(key, call_id=item.get("call_id"), name=item.get("name"))
+            self.assembler.set_tool_call(key, replay={"item_id": item.get("id")})
+        elif kind == "message":
+            self.assembler.set_meta(key, {"id": item.get("id"), "phase": item.get("phase")}, kind="text")
+        elif kind == "reasoning":
+            self._reasoning_meta(key, item)
+
+    def _reasoning_meta(self, key: tuple[str, int], item: dict[str, Any]) -> None:
+        summary = [str(s.get("text") or "") for s in item.get("summary") or () if isinstance(s, dict)]
+        meta = {"type": "reasoning", "id": item.get("id"), "summary": summary}
+        if item.get("encrypted_content"):
+            meta["encrypted_content"] = item["encrypted_content"]
+        self.assembler.set_meta(key, meta, kind="reasoning")
+
+    async def _done(self, index: int, item: dict[str, Any]) -> None:
+        key = ("out", index)
+        kind = item.get("type")
+        if kind == "function_call":
+            await self._added(index, item)
+            arguments = item.get("arguments")
+            self.assembler.set_tool_call(
+                key,
+                call_id=item.get("call_id"),
+                name=item.get("name"),
+                arguments=arguments if isinstance(arguments, str) else None,
+                replay={"item_id": item.get("id")},
+            )
+        elif kind == "message":
+            await self._added(index, item)
+            text = _texts(item.get("content"), "output_text")
+            if text:
+                await self.assembler.reconcile_text(key, text)
+            refusal = _texts(item.get("content"), "refusal")
+            if refusal and not self.refusal:
+                self.refusal.append(refusal)
+        elif kind == "reasoning":
+            self._reasoning_meta(key, item)
+            summary = "\n\n".join(self.assembler.meta(key)["summary"])
+            if summary and self._expose:
+                await self.assembler.reconcile_text(key, summary, reasoning=True)
+
+    async def handle(self, kind: str, data: dict[str, Any]) -> None:
+        """One stream event, by type."""
+        index = data.get("output_index", 0)
+        key = ("out", index)
+        if kind in ("response.created", "response.in_progress"):
+            self._header(data.get("response"))
+        elif kind == "response.output_item.added" and isinstance(data.get("item"), dict):
+            await self._added(index, data["item"])
+        elif kind == "response.output_item.done" and isinstance(data.get("item"), dict):
+            await self._done(index, data["item"])
+        elif kind == "response.output_text.delta":
+            await self.assembler.text(key, str(data.get("delta") or ""))
+        elif kind == "response.refusal.delta":
+            self.refusal.append(str(data.get("delta") or ""))
+        elif kind == "response.function_call_arguments.delta":
+            await self.assembler.tool_arguments(key, str(data.get("delta") or ""))
+        elif (
+            kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta")
+            and self._expose
+        ):
+            part = data.get("summary_index", 0)
+            seen = self._summaries.setdefault(index, [])
+            if kind.endswith("summary_text.delta") and part not in seen:
+                if seen:
+                    await self.assembler.reasoning(key, "\n\n")
+                seen.append(part)
+            await self.assembler.reasoning(key, str(data.get("delta") or ""))
+        elif kind in _TERMINAL:
+            await self.finish(data.get("response") or {})
+        elif kind == "response.failed":
+            response = data.get("response") or {}
+            self._header(response)
+            error = response.get("error") or {"message": "the response failed without an error object"}
+            raise failure_error(classify_error_object(error, vendor=self._vendor, redact=self._redact))
+        elif kind == "error":
+            raise failure_error(classify_error_object(data, vendor=self._vendor, redact=self._redact))
+
+    async def finish(self, response: dict[str, Any]) -> None:
+        """The terminal response object: status, usage and any output not streamed."""
+        self.terminal = True
+        self._header(response)
+        self.status = response.get("status") or self.status
+        details = response.get("incomplete_details")
+        if isinstance(details, dict):
+            self.incomplete_reason = details.get("reason")
+        if not self.assembler.has_output:
+            for index, item in enumerate(response.get("output") or ()):
+                if isinstance(item, dict):
+                    await self._done(index, item)
+        if isinstance(response.get("usage"), dict):
+            await self.assembler.report_usage(normalize_usage(response["usage"]))
+
+    async def feed_response(self, response: Any) -> None:
+        """A whole (buffered) response object."""
+        if not isinstance(response, dict):
+            raise failure_error(
+                stream_failure("the response is not a JSON object", code="malformed_response")
+            )
+        if response.get("error") and response.get("status") in (None, "failed"):
+            raise failure_error(
+                classify_error_object(response["error"], vendor=self._vendor, redact=self._redact)
+            )
+        await self.finish(response)
+
+    async def feed_events(self, events: AsyncIterator[SseEvent] | Iterable[SseEvent]) -> None:
+        """Every event of a stream, until its terminal event or the end of the body."""
+        if isinstance(events, AsyncIterator):
+            try:
+                async for event in events:
+                    if await self._event(event):
+                        return
+            finally:
+                close = getattr(events, "aclose", None)
+                if close is not None:
+                    await close()
+        else:
+            for event in events:
+                if await self._event(event):
+                    return
+
+    async def _event(self, event: SseEvent) -> bool:
+        data_text = event.data.strip()
+        if not data_text or data_text == "[DONE]":
+            return data_text == "[DONE]" and self.terminal
+        self.events += 1
+        try:
+            data = json.loads(data_text)
+        except ValueError:
+            raise failure_error(
+                stream_failure(
+                    f"{self._vendor} sent a stream event that is not JSON: {data_text[:120]!r}",
+                    code="malformed_event",
+                    redact=self._redact,
+                )
+            ) from None
+        if not isinstance(data, dict):
+            raise failure_error(stream_failure("a stream event is not a JSON object", code="malformed_event"))
+        await self.handle(str(data.get("type") or event.event), data)
+        return self.terminal
+
+    def check_termination(self) -> None:
+        """Fail (retryably) when no terminal event arrived."""
+        if not self.terminal:
+            raise failure_error(
+                stream_failure(
+                    f"{self._vendor}'s stream ended before response.completed (after {self.events} events); "
+                    "the partial answer was discarded",
+                    code="stream_ended_before_terminal",
+                )
+            )
+
+    async def response(self) -> LlmResponse:
+        """The final response."""
+        await self.assembler.finish_tool_calls()
+        reason, diagnostic = self._terminal_reason()
+        return LlmResponse(
+            parts=self.assembler.parts(),
+            usage=self.assembler.usage,
+            terminal_reason=reason,
+            model=self.model,
+            response_id=self.response_id,
+            provider_finish_reason=self.status,
+            terminal_diagnostic=diagnostic,
+        )
+
+    def _terminal_reason(self) -> tuple[TerminalReason, str | None]:
+        if self.status == "incomplete":
+            reason = self.incomplete_reason or "unknown"
+            if reason in ("max_output_tokens", "max_tokens"):
+                return TerminalReason.OUTPUT_LIMIT, None
+            if reason == "content_filter":
+                return TerminalReason.CONTENT_FILTER, "the provider's content filter stopped the answer"
+            return TerminalReason.PROVIDER_ERROR, f"the response is incomplete: {reason}"
+        if self.status == "cancelled":
+            return TerminalReason.CANCELLED, None
+        if self.refusal:
+            return TerminalReason.CONTENT_FILTER, f"the model refused: {''.join(self.refusal)}"
+        return (TerminalReason.TOOL_USE if self.assembler.has_tool_calls else TerminalReason.STOP), None
