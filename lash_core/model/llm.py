@@ -89,7 +89,12 @@ class ToolSpec(Record):
 
 @frozen(repr=False)
 class LlmRequest(Record):
-    """One model call: system prompt, history, tools and generation options."""
+    """One model call: system prompt, history, tools and generation options.
+
+    ``attachment_data`` maps the attachment id of every attachment part in ``messages``
+    to its bytes, loaded by the runtime from the session's store: a live field, never
+    serialized (journals and fingerprints carry the ids only).
+    """
 
     model: ModelSpec
     system_prompt: str
@@ -101,6 +106,7 @@ class LlmRequest(Record):
     reasoning_effort: str | None = None
     session_id: str = ""
     request_id: str = ""
+    attachment_data: dict[str, bytes] = field(factory=dict, eq=False, repr=False, metadata={"live": True})
 
 
 @frozen(repr=False)

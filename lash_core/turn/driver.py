@@ -170,6 +170,7 @@ class TurnDriver:
             reasoning_effort=state.model.reasoning_effort,
             session_id=state.session_id,
             request_id=key,
+            attachment_data=await self._attachment_data(),
         )
         if state.sinks:
             await state.emit(ModelRequestStarted(iteration))
@@ -211,6 +212,17 @@ class TurnDriver:
             await state.emit(UsageEvent(iteration, response.usage, state.usage))
         self._apply_terminal_reason(response)
         return response
+
+    async def _attachment_data(self) -> dict[str, bytes]:
+        """The bytes of every attachment the model will see, loaded once per turn."""
+        state = self._state
+        data = state.attachment_cache
+        for message in state.prompt_messages:
+            for part in message.parts:
+                ref = part.attachment
+                if ref is not None and ref.attachment_id not in data:
+                    data[ref.attachment_id] = await state.services.get_attachment(ref.attachment_id)
+        return data
 
     async def _provider_failed(self, exc: ProviderError) -> None:
         failure = exc.failure if isinstance(exc.failure, ProviderFailure) else None

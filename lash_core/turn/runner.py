@@ -162,6 +162,9 @@ class TurnRunner:
         async def put_attachment(data: bytes, media_type: str, name: str | None) -> Any:
             return await store.put_attachment(session_id, data, media_type, name)
 
+        async def get_attachment(attachment_id: str) -> bytes:
+            return await store.get_attachment(session_id, attachment_id)
+
         return TurnServices(
             provider=core.provider(provider_id),
             provider_id=provider_id,
@@ -172,6 +175,7 @@ class TurnRunner:
             tools=core.tools,
             projector=core.projector,
             put_attachment=put_attachment,
+            get_attachment=get_attachment,
         )
 
     async def _physical(self, turn_id: str, turn_input: TurnInput, allow_switch: bool) -> AssembledTurn:

@@ -62,6 +62,7 @@ class TurnServices:
     tools: dict[str, ToolRegistration]
     projector: ToolResultProjector | None
     put_attachment: Callable[[bytes, str, str | None], Awaitable[Any]]
+    get_attachment: Callable[[str], Awaitable[bytes]]
 
 
 @define
@@ -96,6 +97,7 @@ class TurnState:
     max_attachment_bytes: int = 20 * 1024 * 1024
     claim_active_inputs: Callable[[str], Awaitable[tuple[list[TurnInput], ClaimRef | None]]] | None = None
     input_claims: list[ClaimRef] = field(factory=list)
+    attachment_cache: dict[str, bytes] = field(factory=dict)
 
     @property
     def model(self) -> ModelSpec:

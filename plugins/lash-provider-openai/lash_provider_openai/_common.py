@@ -265,16 +265,19 @@ class OpenAIProviderBase:
                     f"carries {', '.join(self.api_media_types)}; use a provider that accepts it",
                     "unsupported_attachment",
                 )
-        if self.attachment_loader is None:
-            raise invalid_request(
-                "the request has attachments but this provider has no attachment_loader; the runtime must "
-                "construct it with attachment_loader=<reads AttachmentRef bytes from the attachment store>",
-                "attachment_loader_missing",
-            )
         urls: dict[str, str] = {}
         for ref in refs:
             if ref.attachment_id not in urls:
-                data = await self.attachment_loader(ref)
+                data = request.attachment_data.get(ref.attachment_id)
+                if data is None and self.attachment_loader is not None:
+                    data = await self.attachment_loader(ref)
+                if data is None:
+                    raise invalid_request(
+                        f"the bytes of attachment {ref.attachment_id} are not in the request (the runtime loads "
+                        "them into request.attachment_data); when calling the provider directly, pass them "
+                        "there or construct it with attachment_loader=",
+                        "attachment_data_missing",
+                    )
                 encoded = base64.b64encode(data).decode("ascii")
                 urls[ref.attachment_id] = f"data:{ref.media_type};base64,{encoded}"
         return urls
