@@ -25,6 +25,7 @@ from attrs import define, field
 
 import lash_hookspecs
 from lash_core.errors import PluginLoadError
+from lash_core.plugins.api import check_plugin_api
 from lash_core.plugins.caller import HookCaller
 
 __all__ = ["ENTRY_POINT_GROUP", "LoadedPlugins", "PluginInfo", "create_plugin_manager"]
@@ -121,8 +122,9 @@ def _default_name(plugin: object) -> str:
 def _register(loaded: LoadedPlugins, name: str, info: PluginInfo, load: Any) -> None:
     try:
         plugin = load()
+        check_plugin_api(name, plugin)
         loaded.pm.register(plugin, name=name)
-    except Exception as exc:
+    except Exception as exc:  # an import error, an incompatible API range, a registration error
         loaded.errors.append(PluginLoadError(name, exc))
         return
     loaded.plugins[name] = info
