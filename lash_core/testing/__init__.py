@@ -2,6 +2,7 @@
 tests, a network guard. It is also a pytest plugin (entry point ``pytest11``)."""
 
 from lash_core.testing.clock import FakeClock
+from lash_core.testing.durable import DurableMemoryStore, durable_memory_plugin
 from lash_core.testing.effects import (
     RecordingEffectController,
     RecordingEffectHost,
@@ -38,4 +39,6 @@ __all__ = [
     "RecordingEffectHost",
     "SimulatedCrash",
     "recording_host_plugin",
+    "DurableMemoryStore",
+    "durable_memory_plugin",
 ]

@@ -195,13 +195,16 @@ class TurnRunner:
             has_active_inputs=self.handle.has_active_inputs,
             last_prompt_usage=session.last_prompt_usage,
             max_attachment_bytes=self.core.max_attachment_bytes,
-            claim_active_inputs=self._active_input_claimer(turn_id) if self.guard else None,
+            # Active input names the logical turn (what the host sees running), whichever frame runs.
+            claim_active_inputs=self._active_input_claimer(self.handle.turn_id) if self.guard else None,
             input_claims=self._pending_claims,
         )
         self._pending_claims = []
         tracer = state.services.tracer
         if tracer.enabled:
             tracer.emit(session.id, turn_id, "turn_started", input_item_count=len(turn_input.items))
+        invalid = False
+        user: Message | None = None
         with self._phase("normalize_input"):
             try:
                 user = await normalize_input(
@@ -217,7 +220,9 @@ class TurnRunner:
                     )
                 )
                 await state.emit(ErrorEvent(str(exc), code="invalid_turn_input"))
-                return self._uncommitted(state, Stopped(InvalidInput()), started_ms, started)
+                if not state.input_claims:
+                    return self._uncommitted(state, Stopped(InvalidInput()), started_ms, started)
+                invalid = True
         hook_ctx = TurnHookContext(
             session.id,
             turn_id,
@@ -227,6 +232,12 @@ class TurnRunner:
             state.completions("prepare-turn"),
             session.last_prompt_usage,
         )
+        if invalid:
+            # Claimed input that cannot run still settles its claim: commit the stop, no messages.
+            return await self._finish(
+                state, hook_ctx, Stopped(InvalidInput()), started_ms, started, allow_switch, run_hooks=False
+            )
+        assert user is not None
         driver = TurnDriver(state, hook_ctx)
         outcome: TurnOutcome | None = None
         committed: list[AssembledTurn] = []
@@ -499,7 +510,11 @@ class TurnRunner:
             lease=guard.fence if guard is not None else None,
             release_lease=release,
             completed_input_claims=tuple(state.input_claims),
-            defer_active_inputs_of_turn=state.turn_id if guard is not None else None,
+            # Active input that missed the logical turn's last checkpoint waits for the next turn
+            # (after a frame switch the logical turn goes on: nothing is deferred yet).
+            defer_active_inputs_of_turn=self.handle.turn_id
+            if guard is not None and not isinstance(outcome, AgentFrameSwitch)
+            else None,
         )
         await self._emit_outcome(state, outcome)
         with self._phase("commit"):
