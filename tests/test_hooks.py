@@ -1138,3 +1138,42 @@ async def test_implementation_receives_only_declared_arguments() -> None:
     ) as rt:
         await (await rt.session("s1")).turn("hi").run()
     assert received == [("add",)]
+
+
+class _TransientAtFinalize:
+    lash_plugin_name = "transient-at-finalize"
+
+    @hookimpl
+    def finalize_turn(self, ctx: Any, turn: Any) -> Any:
+        return EnqueueMessages.text("late", transient=True)
+
+
+class _AssistantFromAfterTool:
+    lash_plugin_name = "assistant-after-tool"
+
+    @hookimpl
+    def after_tool_call(self, ctx: Any) -> Any:
+        return EnqueueMessages((Message("", Role.ASSISTANT, (Part("", PartKind.TEXT, "pretend"),)),))
+
+
+@pytest.mark.anyio
+async def test_transient_messages_at_finalize_turn_are_refused() -> None:
+    """A transient message enqueued at finalize_turn is a HookError naming the plugin; nothing commits."""
+    provider = ScriptedProvider([reply_text("done")])
+    async with scripted_runtime(provider, plugins=[_TransientAtFinalize()]) as rt:
+        session = await rt.session("s1")
+        with pytest.raises(HookError, match="transient-at-finalize"):
+            await session.turn("hi").run()
+        assert session.head_revision == 0
+
+
+@pytest.mark.anyio
+async def test_assistant_message_from_after_tool_call_becomes_an_error_result() -> None:
+    """An assistant-role message enqueued by after_tool_call gives the call an error result naming the plugin."""
+    provider = ScriptedProvider([reply_tool_calls(call("add", {"a": 1, "b": 2})), reply_text("ok")])
+    async with scripted_runtime(provider, tools=[add], plugins=[_AssistantFromAfterTool()]) as rt:
+        session = await rt.session("s1")
+        result = await session.turn("hi").run()
+    output = result.tool_calls[0].output
+    assert isinstance(output.outcome, FailureOutcome)
+    assert "assistant-after-tool" in output.outcome.failure.message

@@ -412,7 +412,17 @@ class TurnDriver:
             for plugin, result in results:
                 for directive in as_directives(result):
                     if isinstance(directive, EnqueueMessages):
-                        stamped = stamp_plugin_messages(plugin, directive, state.new_message_id)
+                        try:
+                            stamped = stamp_plugin_messages(plugin, directive, state.new_message_id)
+                        except ValueError as exc:
+                            state.issue(
+                                TurnIssue(
+                                    kind="plugin",
+                                    code="plugin_checkpoint",
+                                    message=f"plugin {plugin!r}: {exc}",
+                                )
+                            )
+                            raise TurnStopped(Stopped(RuntimeErrorStop())) from exc
                         (transient if directive.transient else committed).extend(stamped)
                     elif isinstance(directive, AbortTurn):
                         abort = PluginAbort(plugin, directive.code, directive.message)

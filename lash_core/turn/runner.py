@@ -454,6 +454,15 @@ class TurnRunner:
                 for plugin, result in await caller.collect("finalize_turn", ctx=hook_ctx, turn=summary):
                     for directive in as_directives(result):
                         if isinstance(directive, EnqueueMessages):
+                            if directive.transient:
+                                raise HookError(
+                                    plugin,
+                                    "finalize_turn",
+                                    ValueError(
+                                        "transient messages cannot be enqueued at finalize_turn: no model call "
+                                        "follows; enqueue them without transient=True to commit them"
+                                    ),
+                                )
                             try:
                                 messages = stamp_plugin_messages(plugin, directive, state.new_message_id)
                             except ValueError as exc:

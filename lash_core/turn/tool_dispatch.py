@@ -268,9 +268,11 @@ class ToolRound:
                 if isinstance(directive, ReplaceToolResult):
                     output = directive.output
                 elif isinstance(directive, EnqueueMessages):
-                    self.state.enqueued_for_checkpoint.extend(
-                        stamp_plugin_messages(plugin, directive, self.state.new_message_id)
-                    )
+                    try:
+                        stamped = stamp_plugin_messages(plugin, directive, self.state.new_message_id)
+                    except ValueError as exc:
+                        return _plugin_failure(plugin, f"after_tool_call: {exc}")
+                    self.state.enqueued_for_checkpoint.extend(stamped)
                 elif isinstance(directive, EmitEvent):
                     await self.state.emit(PluginRuntime(plugin, directive.event))
                 else:
