@@ -30,10 +30,16 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, cast
 
-from lash_core.converter import structure, unstructure
 from lash_core.effects import DurabilityTier, Effect, EffectController, EffectKind
-from lash_core.errors import DecodeError, EffectError, ProviderError, ReplayMismatch
-from lash_core.model import ProviderFailure
+from lash_core.effects_journal import (
+    check_replay_match,
+    decode_provider_error,
+    decode_result,
+    dump_json,
+    encode_provider_error,
+    encode_result,
+)
+from lash_core.errors import ProviderError
 from lash_hookspecs import hookimpl
 
 __all__ = [
@@ -166,32 +172,34 @@ class RecordingEffectController:
         recorded = host.journal.get(effect.replay_key)
         if recorded is not None:
             entry = json.loads(recorded)
-            _check_match(effect, fingerprint, entry)
+            check_replay_match(effect, fingerprint, entry.get("kind"), entry.get("fingerprint"))
             host.replayed[effect.kind] += 1
             host.replayed_keys.append(effect.replay_key)
             host._completed(effect)
             if "error" in entry:
-                raise _decode_error(entry["error"])
-            return cast(T, _decode(effect, entry["result"]))
+                raise decode_provider_error(entry["error"])
+            return cast(T, decode_result(effect, entry["result"]))
         try:
             result = await run()
         except ProviderError as exc:
             host._check_alive(effect)
             host.executed[effect.kind] += 1
             host.executed_keys.append(effect.replay_key)
-            host.journal[effect.replay_key] = _dump(
-                effect, {"kind": effect.kind.value, "fingerprint": fingerprint, "error": _encode_error(exc)}
+            host.journal[effect.replay_key] = dump_json(
+                effect,
+                {"kind": effect.kind.value, "fingerprint": fingerprint, "error": encode_provider_error(exc)},
             )
             host._completed(effect)
             raise
         host._check_alive(effect)
         host.executed[effect.kind] += 1
         host.executed_keys.append(effect.replay_key)
-        text = _dump(
-            effect, {"kind": effect.kind.value, "fingerprint": fingerprint, "result": _encode(effect, result)}
+        text = dump_json(
+            effect,
+            {"kind": effect.kind.value, "fingerprint": fingerprint, "result": encode_result(effect, result)},
         )
         host.journal[effect.replay_key] = text
-        decoded = _decode(effect, json.loads(text)["result"])
+        decoded = decode_result(effect, json.loads(text)["result"])
         host._completed(effect)
         return cast(T, decoded)
 
@@ -213,61 +221,3 @@ def recording_host_plugin(host: RecordingEffectHost, name: str = RECORDING_HOST)
             register(name, lambda settings=None: host, description="journals and replays effects (testing)")
 
     return RecordingHostPlugin()
-
-
-def _check_match(effect: Effect, fingerprint: str, entry: dict[str, Any]) -> None:
-    """Raise :class:`ReplayMismatch` unless ``entry`` was journaled for this very effect."""
-    if entry.get("kind") != effect.kind.value:
-        raise ReplayMismatch(
-            f"replay key {effect.replay_key!r} was journaled as a {entry.get('kind')!r} effect, but the turn "
-            f"now asks for a {effect.kind.value!r} effect there; the protocol's effect order changed"
-        )
-    if entry.get("fingerprint") != fingerprint:
-        raise ReplayMismatch(
-            f"the {effect.kind.value} effect {effect.replay_key!r} does not match its journal entry "
-            f"(recorded fingerprint {entry.get('fingerprint')}, replayed {fingerprint}); the turn's input "
-            "or configuration changed since it was journaled: re-run it with a new turn id"
-        )
-
-
-def _encode(effect: Effect, result: Any) -> Any:
-    """The JSON data of ``result`` as ``effect.result_type`` (proved dumpable)."""
-    try:
-        data = unstructure(result, effect.result_type)
-        json.dumps(data, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise EffectError(
-            f"the result of effect {effect.replay_key!r} cannot be journaled as JSON: {exc}; "
-            "effect results must be JSON-serializable to be replayed"
-        ) from exc
-    return data
-
-
-def _decode(effect: Effect, data: Any) -> Any:
-    """Structure journaled ``data`` back into ``effect.result_type``."""
-    try:
-        return structure(data, effect.result_type)
-    except DecodeError as exc:
-        raise EffectError(f"the journal entry of effect {effect.replay_key!r} cannot be read: {exc}") from exc
-
-
-def _dump(effect: Effect, entry: dict[str, Any]) -> str:
-    """``entry`` as canonical JSON text."""
-    try:
-        return json.dumps(entry, sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as exc:  # pragma: no cover - _encode checked the result already
-        raise EffectError(f"the journal entry of effect {effect.replay_key!r} is not JSON: {exc}") from exc
-
-
-def _encode_error(exc: ProviderError) -> dict[str, Any]:
-    """The JSON form of a provider error: its message and classified failure."""
-    failure = exc.failure if isinstance(exc.failure, ProviderFailure) else None
-    return {"message": str(exc), "failure": unstructure(failure) if failure is not None else None}
-
-
-def _decode_error(data: dict[str, Any]) -> ProviderError:
-    """The provider error a journal entry recorded."""
-    failure = data.get("failure")
-    return ProviderError(
-        data["message"], structure(failure, ProviderFailure) if failure is not None else None
-    )

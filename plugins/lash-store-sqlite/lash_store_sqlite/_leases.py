@@ -1,0 +1,129 @@
+"""The session execution lease of the SQLite store (private: use SqliteStore).
+
+Every decision reads the lease row inside a ``BEGIN IMMEDIATE`` transaction, so two
+connections (or processes) never both acquire: the second waits for the first's
+transaction and then sees its lease. A release keeps the fencing counter in the row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+
+from lash_core.store.leases import (
+    DEFAULT_LEASE_TTL_MS,
+    LeaseAcquired,
+    LeaseBusy,
+    LeaseClaim,
+    LeaseFence,
+    LeaseOwner,
+    SessionLease,
+    holder_proven_dead,
+)
+from lash_store_sqlite._base import SqliteBase, check_fence, dumps, live_lease, read_lease, release
+
+__all__: list[str] = []
+
+
+def _check_ttl(ttl_ms: int) -> None:
+    if ttl_ms < 1:
+        raise ValueError(f"a lease ttl_ms must be at least 1, got {ttl_ms}")
+
+
+def _grant(
+    conn: sqlite3.Connection,
+    row: sqlite3.Row | None,
+    session_id: str,
+    owner: LeaseOwner,
+    now: int,
+    ttl_ms: int,
+) -> SessionLease:
+    """A fresh lease with the next fencing token."""
+    fencing = (row["fencing_token"] if row is not None else 0) + 1
+    lease = SessionLease(session_id, owner, uuid.uuid4().hex, fencing, now, now + ttl_ms)
+    conn.execute(
+        "INSERT INTO leases (session_id, fencing_token, lease_token, owner_json, claimed_at_ms, expires_at_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET fencing_token = excluded.fencing_token, "
+        "lease_token = excluded.lease_token, owner_json = excluded.owner_json, "
+        "claimed_at_ms = excluded.claimed_at_ms, expires_at_ms = excluded.expires_at_ms",
+        (session_id, fencing, lease.lease_token, dumps(owner), now, now + ttl_ms),
+    )
+    return lease
+
+
+def _extend(conn: sqlite3.Connection, lease: SessionLease, expires_at_ms: int) -> SessionLease:
+    conn.execute(
+        "UPDATE leases SET expires_at_ms = ? WHERE session_id = ?", (expires_at_ms, lease.session_id)
+    )
+    return SessionLease(
+        lease.session_id,
+        lease.owner,
+        lease.lease_token,
+        lease.fencing_token,
+        lease.claimed_at_ms,
+        expires_at_ms,
+    )
+
+
+class LeasesFacet(SqliteBase):
+    """The session execution lease facet."""
+
+    async def try_claim_lease(
+        self, session_id: str, owner: LeaseOwner, *, ttl_ms: int = DEFAULT_LEASE_TTL_MS
+    ) -> LeaseClaim:
+        """Acquire, re-enter, or answer busy."""
+        _check_ttl(ttl_ms)
+
+        def run(conn: sqlite3.Connection) -> LeaseClaim:
+            now = self._now()
+            row, current = read_lease(conn, session_id)
+            if current is not None and current.is_live(now):
+                if current.owner.same_incarnation(owner):
+                    return LeaseAcquired(_extend(conn, current, now + ttl_ms))
+                return LeaseBusy(current)
+            return LeaseAcquired(_grant(conn, row, session_id, owner, now, ttl_ms))
+
+        return await self._check_open().write(run)
+
+    async def reclaim_lease(
+        self,
+        session_id: str,
+        owner: LeaseOwner,
+        observed: LeaseFence,
+        *,
+        ttl_ms: int = DEFAULT_LEASE_TTL_MS,
+    ) -> LeaseClaim:
+        """Take over from the observed holder when it is proven dead (or the lease is free)."""
+        _check_ttl(ttl_ms)
+
+        def run(conn: sqlite3.Connection) -> LeaseClaim:
+            now = self._now()
+            row, current = read_lease(conn, session_id)
+            if current is None or not current.is_live(now):
+                return LeaseAcquired(_grant(conn, row, session_id, owner, now, ttl_ms))
+            if current.owner.same_incarnation(owner):
+                return LeaseAcquired(_extend(conn, current, now + ttl_ms))
+            if current.matches(observed) and holder_proven_dead(current.owner, owner):
+                return LeaseAcquired(_grant(conn, row, session_id, owner, now, ttl_ms))
+            return LeaseBusy(current)
+
+        return await self._check_open().write(run)
+
+    async def renew_lease(self, fence: LeaseFence, *, ttl_ms: int = DEFAULT_LEASE_TTL_MS) -> SessionLease:
+        """Extend the live lease, keeping its tokens."""
+        _check_ttl(ttl_ms)
+
+        def run(conn: sqlite3.Connection) -> SessionLease:
+            now = self._now()
+            lease = check_fence(conn, fence, now)
+            return _extend(conn, lease, now + ttl_ms)
+
+        return await self._check_open().write(run)
+
+    async def release_lease(self, fence: LeaseFence) -> bool:
+        """Release the lease if ``fence`` still holds it."""
+        return await self._check_open().write(lambda conn: release(conn, fence))
+
+    async def load_lease(self, session_id: str) -> SessionLease | None:
+        """The live lease, or ``None``."""
+        return await self._check_open().read(lambda conn: live_lease(conn, session_id, self._now()))
