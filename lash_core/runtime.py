@@ -11,15 +11,23 @@ trace sinks, serving sessions.
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import lash_hookspecs
 from lash_core.clock import Clock, SystemClock
-from lash_core.config import ComponentConfig, RuntimeConfig, load_runtime_config
-from lash_core.converter import structure
+from lash_core.config import (
+    ComponentConfig,
+    RuntimeConfig,
+    installed_plugin_names,
+    load_runtime_config,
+    plugin_environ,
+    plugin_problems,
+    structure_settings,
+)
 from lash_core.effects import DurabilityTier, EffectHost
-from lash_core.errors import ConfigError, DecodeError, DurableStoreRequired, PluginRegistrationError
+from lash_core.errors import ConfigError, DurableStoreRequired, PluginRegistrationError
 from lash_core.leasing import runtime_lease_owner
 from lash_core.model import AssembledTurn, SessionPolicy, ToolSpec
 from lash_core.plugins.caller import HookCaller
@@ -52,10 +60,23 @@ class Runtime:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = load_runtime_config(config)
+        self.workspace = self.config.workspace_path()
         self.loaded = create_plugin_manager(
-            plugins=plugins, load_entry_points=load_entry_points, environ=environ
+            plugins=plugins, load_entry_points=load_entry_points, environ=plugin_environ(self.config, environ)
         )
-        self.registry: Registry = build_registry(self.loaded)
+        self.registry: Registry = build_registry(self.loaded, self.config.plugins, workspace=self.workspace)
+        problems = plugin_problems(
+            self.config,
+            self.loaded,
+            self.registry,
+            installed=(
+                installed_plugin_names()
+                if load_entry_points and (self.config.plugins or self.config.enable_plugins is not None)
+                else None
+            ),
+        )
+        if problems:
+            raise ConfigError("invalid plugin configuration:\n" + "\n".join(f"  {p}" for p in problems))
         self.caller: HookCaller = self.loaded.caller
         for hook in lash_hookspecs.TURN_PHASE_HOOKS:
             self.caller.impls(hook)  # refuse hook wrappers now, not in the middle of a turn
@@ -82,9 +103,31 @@ class Runtime:
         self._providers: dict[str, Provider] = {}
 
     @classmethod
-    def from_config(cls, config: RuntimeConfig | Mapping[str, Any], **kwargs: Any) -> Runtime:
-        """The one way to compose a runtime from configuration (the CLI uses it too)."""
-        return cls(config, **kwargs)
+    def from_config(
+        cls,
+        config: RuntimeConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Runtime:
+        """The one way to compose a runtime from configuration (the CLI uses it too).
+
+        ``config`` is a ``lash.toml`` path, a mapping of the same shape, a ready
+        :class:`RuntimeConfig`, or ``None`` to find ``$LASH_CONFIG`` or ``./lash.toml``
+        (the embedded defaults when there is none). Files and mappings get the embedded
+        defaults for the top-level keys they leave out and their ``$env:`` / ``$file:``
+        secrets resolved (:func:`lash_core.config_file.load_config`). Every component's
+        settings are checked now, so a bad key fails here, naming its path.
+        """
+        from lash_core.config_file import component_problems, load_config
+
+        if not isinstance(config, RuntimeConfig):
+            config = load_config(config, environ=environ)
+        runtime = cls(config, environ=environ, **kwargs)
+        problems = component_problems(runtime.config, runtime.registry)
+        if problems:
+            raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+        return runtime
 
     def _choose_protocol(self) -> ComponentRegistration:
         protocols = self.registry.components["protocols"]
@@ -106,13 +149,13 @@ class Runtime:
     def _build(self, registration: ComponentRegistration, component: ComponentConfig, where: str) -> Any:
         settings: Any = component.settings
         if registration.settings is not None:
-            try:
-                settings = structure(dict(component.settings), registration.settings)
-            except DecodeError as exc:
-                problems = "; ".join(p.replace("@ $", f"@ {where}.settings") for p in exc.problems)
+            settings, problems = structure_settings(
+                dict(component.settings), registration.settings, f"{where}.settings"
+            )
+            if problems:
                 raise ConfigError(
-                    f"invalid settings for {where} ({registration.name!r}): {problems}"
-                ) from exc
+                    f"invalid settings for {where} (type {registration.name!r}): " + "; ".join(problems)
+                )
         elif not component.settings:
             try:
                 if not inspect.signature(registration.factory).parameters:
@@ -153,6 +196,10 @@ class Runtime:
             self._build(self.registry.component("trace_sinks", sink.type), sink, f"trace_sinks[{i}]")
             for i, sink in enumerate(cfg.trace_sinks)
         ]
+        if cfg.redact:
+            from lash_core.config_file import redacting_sink
+
+            sinks = [redacting_sink(sink, cfg.redact) for sink in sinks]
         self.tracer = Tracer(sinks, self.clock)
         await self.store.open()
         self._opened = True

@@ -3,21 +3,30 @@ commands and the exclusive tool-result projector.
 
 Names are the host's and end up in durable history, so a second plugin registering a
 taken name is an error naming both, never a silent rename.
+
+Every ``register`` a registration hook receives also answers
+``register.settings(SettingsClass)``: the plugin's own settings, an instance of that
+attrs class structured from the configuration's ``[plugins.<plugin name>]`` table
+(defaults when absent), and ``register.workspace``: the runtime's workspace root.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
 
 from attrs import define, field
 
-from lash_core.errors import PluginLoadError, PluginRegistrationError
+from lash_core.errors import ConfigError, PluginLoadError, PluginRegistrationError
 from lash_core.plugins.manager import LoadedPlugins
 from lash_core.tools.contract import ToolManifest, ToolProvider, ToolResultProjector
 from lash_core.tools.validation import ArgumentValidator, validator_for
 
 __all__ = ["COMPONENT_KINDS", "ComponentRegistration", "Registry", "ToolRegistration", "build_registry"]
+
+S = TypeVar("S")
 
 COMPONENT_KINDS = {
     "register_providers": "providers",
@@ -62,6 +71,10 @@ class Registry:
     result_projector: tuple[str, ToolResultProjector] | None = None
     commands: dict[str, tuple[str, Any]] = field(factory=dict)
     errors: list[PluginLoadError] = field(factory=list)
+    plugin_settings: dict[str, type] = field(factory=dict)
+    """The settings class each plugin asked for with ``register.settings(...)``."""
+    settings_problems: list[str] = field(factory=list)
+    """Problems with the plugins' settings tables, each naming its key path."""
 
     def component(self, kind: str, name: str) -> ComponentRegistration:
         """The registration of ``name`` among ``kind`` (``providers``, ``stores``...).
@@ -99,32 +112,45 @@ class Registry:
 class _Staging:
     """Collects one plugin's registrations so a failing plugin contributes nothing."""
 
-    def __init__(self, plugin: str) -> None:
+    def __init__(
+        self, plugin: str, section: Mapping[str, Any] | None, workspace: Path, registry: Registry
+    ) -> None:
         self.plugin = plugin
+        self.section = section
+        self.workspace = workspace
+        self.registry = registry
         self.components: list[ComponentRegistration] = []
         self.tools: list[ToolRegistration] = []
         self.projectors: list[ToolResultProjector] = []
         self.commands: list[Any] = []
+        self.settings_value: tuple[type, Any] | None = None
 
-    def component_registrar(self, kind: str) -> Callable[..., None]:
-        def register(
-            name: str, factory: Callable[..., Any], *, settings: type | None = None, description: str = ""
-        ) -> None:
-            """Register ``factory`` under ``name``."""
-            if not isinstance(name, str) or not name:
-                raise ValueError("a registered name must be a non-empty string")
-            if not callable(factory):
-                raise TypeError(f"the factory registered as {name!r} is not callable")
-            self.components.append(
-                ComponentRegistration(kind, name, self.plugin, factory, settings, description)
-            )
+    def settings(self, cls: type[S]) -> S:
+        """The plugin's settings as ``cls``, from its ``[plugins.<name>]`` table."""
+        from lash_core.config import structure_settings  # deferred: config imports the model
 
-        return register
+        if self.settings_value is not None:
+            if self.settings_value[0] is not cls:
+                raise TypeError(
+                    f"plugin {self.plugin!r} asked for its settings as {self.settings_value[0].__name__} "
+                    f"and as {cls.__name__}; ask with one settings class in every hook"
+                )
+            return typing.cast(S, self.settings_value[1])
+        self.registry.plugin_settings.setdefault(self.plugin, cls)
+        value, problems = structure_settings(dict(self.section or {}), cls, f"plugins.{self.plugin}")
+        if problems:
+            self.registry.settings_problems.extend(problems)
+            raise ConfigError("; ".join(problems))
+        self.settings_value = (cls, value)
+        return typing.cast(S, value)
+
+    def component_registrar(self, kind: str) -> _Registrar:
+        return _ComponentRegistrar(self, kind)
 
     def tool_registrar(self) -> Any:
         staging = self
 
-        class ToolRegistrar:
+        class ToolRegistrar(_Registrar):
             """``register(tool)`` adds a tool provider; ``register.result_projector(p)`` claims the slot."""
 
             def __call__(self, provider: Any) -> None:
@@ -145,28 +171,91 @@ class _Staging:
                     raise TypeError(f"{projector!r} has no project(call, output) method")
                 staging.projectors.append(projector)
 
-        return ToolRegistrar()
+        return ToolRegistrar(staging)
 
-    def command_registrar(self) -> Callable[[Any], None]:
-        def register(command: Any) -> None:
-            """Register a click command."""
-            if not getattr(command, "name", None):
-                raise TypeError(f"{command!r} is not a named click command")
-            self.commands.append(command)
-
-        return register
+    def command_registrar(self) -> _Registrar:
+        return _CommandRegistrar(self)
 
 
-def build_registry(loaded: LoadedPlugins) -> Registry:
+class _Registrar:
+    """The ``register`` a registration hook receives; bound to one plugin."""
+
+    def __init__(self, staging: _Staging) -> None:
+        self._staging = staging
+
+    def settings(self, cls: type[S]) -> S:
+        """The plugin's own settings: an instance of the attrs class ``cls`` structured from
+        the configuration's ``[plugins.<plugin name>]`` table (defaults when absent).
+
+        Raises :class:`ConfigError` naming each bad key (``plugins.tools.root: expected a
+        string, found an integer``); the plugin then registers nothing and the runtime
+        refuses to compose.
+        """
+        return self._staging.settings(cls)
+
+    @property
+    def workspace(self) -> Path:
+        """The runtime's workspace root (absolute): the directory file tools work in."""
+        return self._staging.workspace
+
+    @property
+    def plugin(self) -> str:
+        """The name of the plugin this ``register`` is bound to."""
+        return self._staging.plugin
+
+
+class _ComponentRegistrar(_Registrar):
+    """``register(name, factory, *, settings=None, description="")``."""
+
+    def __init__(self, staging: _Staging, kind: str) -> None:
+        super().__init__(staging)
+        self._kind = kind
+
+    def __call__(
+        self, name: str, factory: Callable[..., Any], *, settings: type | None = None, description: str = ""
+    ) -> None:
+        """Register ``factory`` under ``name``."""
+        if not isinstance(name, str) or not name:
+            raise ValueError("a registered name must be a non-empty string")
+        if not callable(factory):
+            raise TypeError(f"the factory registered as {name!r} is not callable")
+        staging = self._staging
+        staging.components.append(
+            ComponentRegistration(self._kind, name, staging.plugin, factory, settings, description)
+        )
+
+
+class _CommandRegistrar(_Registrar):
+    """``register(command)`` adds a click command to the ``lash`` CLI."""
+
+    def __call__(self, command: Any) -> None:
+        """Register a click command."""
+        if not getattr(command, "name", None):
+            raise TypeError(f"{command!r} is not a named click command")
+        self._staging.commands.append(command)
+
+
+def build_registry(
+    loaded: LoadedPlugins,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    workspace: str | Path | None = None,
+) -> Registry:
     """Call every registration hook of every plugin and collect what they registered.
 
-    A plugin whose registration raises is reported in ``errors`` and contributes nothing;
-    a name registered twice raises :class:`PluginRegistrationError` naming both plugins.
+    ``settings`` holds each plugin's settings table by plugin name (what
+    ``register.settings(...)`` structures); ``workspace`` is the runtime's workspace root
+    (default: the current directory). A plugin whose registration raises is reported in
+    ``errors`` and contributes nothing (bad settings are also listed in
+    ``settings_problems``); a name registered twice raises
+    :class:`PluginRegistrationError` naming both plugins.
     """
     registry = Registry(errors=list(loaded.errors))
+    sections = settings or {}
+    root = Path(workspace if workspace is not None else ".").resolve()
     plugins = [name for name, _ in loaded.pm.list_name_plugin()]
     for plugin in reversed(plugins):
-        staging = _Staging(plugin)
+        staging = _Staging(plugin, sections.get(plugin), root, registry)
         try:
             for hook, kind in COMPONENT_KINDS.items():
                 _call_registration(loaded, plugin, hook, staging.component_registrar(kind))

@@ -90,11 +90,9 @@ def plugin_env(monkeypatch: pytest.MonkeyPatch, root: Path) -> pytest.MonkeyPatc
 
 
 @pytest.mark.anyio
-async def test_entry_point_plugin_registers_the_file_tools(
-    plugin_env: pytest.MonkeyPatch, root: Path
-) -> None:
-    """The installed ``tools`` entry point registers the file tools on LASH_WORKSPACE, shell off."""
-    async with Runtime(ECHO_CONFIG) as runtime:
+async def test_entry_point_plugin_registers_the_file_tools(root: Path) -> None:
+    """The installed ``tools`` entry point registers the file tools on the runtime's workspace, shell off."""
+    async with Runtime({**ECHO_CONFIG, "workspace": str(root)}) as runtime:
         report = {entry["name"]: entry for entry in runtime.plugins_report()}
         assert report["tools"]["distribution"] == "lash-tools"
         assert report["tools"]["registered"] == {"tools": sorted(FILE_TOOLS)}
@@ -106,12 +104,10 @@ async def test_entry_point_plugin_registers_the_file_tools(
 
 
 @pytest.mark.anyio
-async def test_entry_point_plugin_enables_the_shell_from_the_environment(
-    plugin_env: pytest.MonkeyPatch, root: Path
-) -> None:
-    """LASH_TOOLS_SHELL=1 adds the shell tool, running in the workspace root."""
-    plugin_env.setenv(ENV_SHELL, "1")
-    async with Runtime(ECHO_CONFIG) as runtime:
+async def test_entry_point_plugin_enables_the_shell_from_its_settings(root: Path) -> None:
+    """``[plugins.tools] shell = true`` adds the shell tool, running in the workspace root."""
+    config = {**ECHO_CONFIG, "workspace": str(root), "plugins": {"tools": {"shell": True}}}
+    async with Runtime(config) as runtime:
         assert "shell" in runtime.tools
         args = json.dumps({"command": "pwd"})
         result = await (await runtime.session("entry-shell")).turn(f"/call shell {args}").run()

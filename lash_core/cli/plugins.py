@@ -1,9 +1,4 @@
-"""The ``lash`` command line.
-
-``lash plugins`` prints, as JSON, every plugin found through the ``lash`` entry-point
-group: its name, version, the hooks it implements and what it registered. Plugins add
-subcommands through the ``register_commands`` hook.
-"""
+"""``lash plugins``: what is installed, and the root group that adds plugin commands."""
 
 from __future__ import annotations
 
@@ -12,19 +7,20 @@ import sys
 
 import click
 
+from lash_core.cli._common import EXIT_USAGE
 from lash_core.errors import LashError
 from lash_core.plugins.manager import create_plugin_manager
 from lash_core.plugins.registry import build_registry
 from lash_core.plugins.report import plugins_report
 
-__all__ = ["main"]
+__all__ = ["LashGroup", "plugins_command"]
 
 
 class LashGroup(click.Group):
-    """The root group: built-in commands plus those plugins register."""
+    """The root group: built-in commands plus those plugins register (``register_commands``)."""
 
     def _plugin_commands(self) -> dict[str, click.Command]:
-        cached = getattr(self, "_cached_plugin_commands", None)
+        cached: dict[str, click.Command] | None = getattr(self, "_cached_plugin_commands", None)
         if cached is None:
             try:
                 registry = build_registry(create_plugin_manager())
@@ -36,19 +32,15 @@ class LashGroup(click.Group):
         return cached
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """Built-in and plugin command names, sorted."""
         return sorted({*super().list_commands(ctx), *self._plugin_commands()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A built-in command, else a plugin's."""
         return super().get_command(ctx, cmd_name) or self._plugin_commands().get(cmd_name)
 
 
-@click.group(cls=LashGroup)
-@click.version_option(package_name="lash-core")
-def main() -> None:
-    """lash: a runtime for durable LLM agents."""
-
-
-@main.command("plugins")
+@click.command("plugins")
 def plugins_command() -> None:
     """Print the installed plugins, their hooks and what they registered, as JSON."""
     try:
@@ -56,5 +48,5 @@ def plugins_command() -> None:
         registry = build_registry(loaded)
     except LashError as exc:
         click.echo(f"lash: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
     click.echo(json.dumps(plugins_report(loaded, registry), indent=2))
