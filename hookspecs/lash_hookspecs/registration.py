@@ -2,7 +2,10 @@
 
 Each receives a ``register`` callable bound to the calling plugin, so lash knows who
 registered what (``lash plugins`` prints it) and can name both plugins when two claim the
-same name.
+same name. Every ``register`` also offers ``register.settings(SettingsClass)``: the
+plugin's ``[plugins.<name>]`` configuration section structured into the given attrs class
+(defaults when absent; errors name the key path), and ``register.workspace``: the
+runtime's workspace root.
 """
 
 from __future__ import annotations

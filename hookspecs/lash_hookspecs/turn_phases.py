@@ -2,7 +2,7 @@
 
 Context objects (``TurnHookContext``, ``ToolHookContext``, ...) are defined in
 ``lash_core.hooks``; directives (``AbortTurn``, ``EnqueueMessages``, ``EmitEvent``,
-``ReplaceToolArgs``, ``ShortCircuitTool``, ``ReplaceToolResult``) in
+``SwitchAgentFrame``, ``ReplaceToolArgs``, ``ShortCircuitTool``, ``ReplaceToolResult``) in
 ``lash_core.hooks.directives``.
 """
 
@@ -56,12 +56,18 @@ def prepare_turn(ctx: Any) -> Any:
     Returns: ``None``, a directive, or a list of directives: ``AbortTurn(code, message)``
         ends the turn ``Stopped(PluginAbort)`` with the user message committed (the last
         abort wins); ``EnqueueMessages`` adds user or system messages to this turn's
-        prompt; ``EmitEvent`` emits a ``plugin_runtime`` activity. Tool directives are
-        refused.
+        prompt; ``EmitEvent`` emits a ``plugin_runtime`` activity;
+        ``SwitchAgentFrame(frame_id, initial_messages, reason="compaction")`` runs this turn
+        in a new agent frame: the current frame is superseded, the model sees only the seed
+        messages, the user message and messages added here, and the frame switch is
+        committed with the turn (the old frame's messages stay in the store; the last switch
+        wins, an abort drops it; an empty or current ``frame_id`` changes nothing). Tool
+        directives are refused.
     Calling: collect: every implementation runs, in order; directives apply in order.
     Async: yes.
-    Errors: an exception, or a directive this hook may not return, stops the turn with a
-        ``HookError`` naming the plugin and the hook; nothing is committed.
+    Errors: an exception, a directive this hook may not return, or a ``SwitchAgentFrame``
+        naming an earlier frame of the session, stops the turn with a ``HookError`` naming
+        the plugin and the hook; nothing is committed.
     """
 
 

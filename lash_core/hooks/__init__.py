@@ -17,6 +17,7 @@ from lash_core.hooks.directives import (
     ReplaceToolArgs,
     ReplaceToolResult,
     ShortCircuitTool,
+    SwitchAgentFrame,
 )
 from lash_hookspecs import hookimpl
 
@@ -31,6 +32,7 @@ __all__ = [
     "ReplaceToolResult",
     "SessionHookContext",
     "ShortCircuitTool",
+    "SwitchAgentFrame",
     "ToolHookContext",
     "ToolResultHookContext",
     "TurnHookContext",

@@ -2,16 +2,20 @@
 
 Which hook accepts which directive:
 
-================  ============  ==========  =============  ================  ===============
-directive         prepare_turn  checkpoint  finalize_turn  before_tool_call  after_tool_call
-================  ============  ==========  =============  ================  ===============
-AbortTurn         abort         abort       refused        error result      refused
-EnqueueMessages   add to turn   deliver     commit         refused           next checkpoint
-EmitEvent         emit          emit        emit           emit              emit
-ReplaceToolArgs   refused       refused     refused        replace args      refused
-ShortCircuitTool  refused       refused     refused        skip the tool     refused
-ReplaceToolResult refused       refused     refused        refused           replace result
-================  ============  ==========  =============  ================  ===============
+=================  ============  ==========  =============  ================  ===============
+directive          prepare_turn  checkpoint  finalize_turn  before_tool_call  after_tool_call
+=================  ============  ==========  =============  ================  ===============
+AbortTurn          abort         abort       refused        error result      refused
+EnqueueMessages    add to turn   deliver     commit         refused           next checkpoint
+EmitEvent          emit          emit        emit           emit              emit
+SwitchAgentFrame   switch frame  refused     refused        refused           refused
+ReplaceToolArgs    refused       refused     refused        replace args      refused
+ShortCircuitTool   refused       refused     refused        skip the tool     refused
+ReplaceToolResult  refused       refused     refused        refused           replace result
+=================  ============  ==========  =============  ================  ===============
+
+``SwitchAgentFrame`` from ``prepare_turn`` runs the turn in a new agent frame, opened
+before the model is called and committed with the turn (see :class:`SwitchAgentFrame`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from lash_core.model import (
     Message,
@@ -41,6 +45,7 @@ __all__ = [
     "ReplaceToolArgs",
     "ReplaceToolResult",
     "ShortCircuitTool",
+    "SwitchAgentFrame",
     "as_directives",
 ]
 
@@ -85,6 +90,26 @@ class EmitEvent:
 
 
 @frozen
+class SwitchAgentFrame:
+    """Run this turn in a new agent frame (accepted from ``prepare_turn`` only).
+
+    Before the model is called, the session's current frame is superseded and
+    ``frame_id`` is opened (its record names ``reason``, the previous frame and the turn),
+    seeded with ``initial_messages``. The model then sees the seed, the turn's user message
+    and the messages ``prepare_turn`` added, nothing of the older frame; the turn's
+    messages belong to the new frame. All of it is committed atomically with the turn; the
+    old frame's messages stay in the store. An empty ``frame_id``, or the current one,
+    changes nothing; the id of an earlier frame of the session is refused. When several are
+    returned the last one wins; an ``AbortTurn`` drops it. Seed messages get fresh ids and,
+    unless they carry an origin, the switching plugin as their origin.
+    """
+
+    frame_id: str
+    initial_messages: tuple[Message, ...] = ()
+    reason: str = "compaction"
+
+
+@frozen
 class ReplaceToolArgs:
     """Run the tool with these arguments instead (the last one wins)."""
 
@@ -105,7 +130,15 @@ class ReplaceToolResult:
     output: ToolCallOutput
 
 
-Directive = AbortTurn | EnqueueMessages | EmitEvent | ReplaceToolArgs | ShortCircuitTool | ReplaceToolResult
+Directive = (
+    AbortTurn
+    | EnqueueMessages
+    | EmitEvent
+    | SwitchAgentFrame
+    | ReplaceToolArgs
+    | ShortCircuitTool
+    | ReplaceToolResult
+)
 
 
 def as_directives(result: Any) -> Sequence[Any]:
@@ -129,4 +162,14 @@ def stamp_plugin_messages(plugin: str, directive: EnqueueMessages, new_id: Any) 
             for i, p in enumerate(message.parts)
         )
         stamped.append(Message(message_id, message.role, parts, PluginOrigin(plugin, directive.transient)))
+    return stamped
+
+
+def stamp_frame_seed(plugin: str, directive: SwitchAgentFrame, new_id: Any) -> list[Message]:
+    """Give the seed messages of a plugin's frame switch fresh ids and a plugin origin (any role)."""
+    stamped = []
+    for message in directive.initial_messages:
+        message_id = new_id()
+        parts = tuple(evolve(p, id=f"{message_id}.p{i}") for i, p in enumerate(message.parts))
+        stamped.append(Message(message_id, message.role, parts, message.origin or PluginOrigin(plugin)))
     return stamped

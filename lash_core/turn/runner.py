@@ -4,7 +4,9 @@ Phases of a physical turn, in order (each reported to the runtime's phase probe)
 ``normalize_input``, ``context_transform``, ``prepare_turn``, ``prompt_build``,
 ``effect_loop`` (the protocol), ``finalize_turn``, ``commit``, ``turn_persisted``.
 An ``AgentFrameSwitch`` outcome is followed by another physical turn
-(``<root>:agent-frame:<n>``), at most :data:`MAX_AGENT_FRAME_SWITCHES` times.
+(``<root>:agent-frame:<n>``), at most :data:`MAX_AGENT_FRAME_SWITCHES` times. A
+``SwitchAgentFrame`` directive from ``prepare_turn`` instead opens the new frame before the
+model is called, within the same physical turn (compaction); it is committed with the turn.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
-from attrs import evolve
+from attrs import evolve, frozen
 
 from lash_core.effects import DurabilityTier
 from lash_core.errors import HookError, LashError, LeaseLost
@@ -26,7 +28,9 @@ from lash_core.hooks.directives import (
     AbortTurn,
     EmitEvent,
     EnqueueMessages,
+    SwitchAgentFrame,
     as_directives,
+    stamp_frame_seed,
     stamp_plugin_messages,
 )
 from lash_core.model import (
@@ -89,6 +93,15 @@ def _probed(probe: Callable[[str, float, float], None], name: str) -> Iterator[N
         probe(name, started, time.perf_counter())
 
 
+@frozen
+class _FrameOpening:
+    """A frame a ``prepare_turn`` hook opened for the running physical turn (``SwitchAgentFrame``)."""
+
+    frame_id: str
+    reason: str
+    seed: tuple[Message, ...]
+
+
 class TurnRunner:
     """Runs one logical turn of a session."""
 
@@ -107,6 +120,7 @@ class TurnRunner:
         self.guard = guard
         self.release_on_commit = release_on_commit
         self._pending_claims: list[ClaimRef] = [input_claim.ref] if input_claim else []
+        self._opened_frame: _FrameOpening | None = None
 
     def _phase(self, name: str) -> AbstractContextManager[None]:
         probe = self.core.phase_probe
@@ -183,6 +197,7 @@ class TurnRunner:
         clock = self.core.clock
         started_ms = clock.now_ms()
         started = clock.monotonic()
+        self._opened_frame = None
         state = TurnState(
             session_id=session.id,
             turn_id=turn_id,
@@ -351,10 +366,14 @@ class TurnRunner:
 
     async def _prepare_turn(self, state: TurnState, hook_ctx: TurnHookContext) -> TurnOutcome | None:
         abort: tuple[str, AbortTurn] | None = None
+        switch: tuple[str, SwitchAgentFrame] | None = None
+        added_from = len(state.prompt_messages)
         for plugin, result in await state.services.caller.collect("prepare_turn", ctx=hook_ctx):
             for directive in as_directives(result):
                 if isinstance(directive, AbortTurn):
                     abort = (plugin, directive)
+                elif isinstance(directive, SwitchAgentFrame):
+                    switch = (plugin, directive)
                 elif isinstance(directive, EnqueueMessages):
                     try:
                         messages = stamp_plugin_messages(plugin, directive, state.new_message_id)
@@ -371,6 +390,8 @@ class TurnRunner:
                         TypeError(f"prepare_turn may not return {type(directive).__name__}"),
                     )
         if abort is None:
+            if switch is not None:
+                self._open_frame_now(state, hook_ctx, *switch, added_from)
             return None
         plugin, directive = abort
         state.issue(
@@ -378,6 +399,39 @@ class TurnRunner:
         )
         await state.emit(ErrorEvent(directive.message, code=directive.code))
         return Stopped(PluginAbort(plugin, directive.code, directive.message))
+
+    def _open_frame_now(
+        self,
+        state: TurnState,
+        hook_ctx: TurnHookContext,
+        plugin: str,
+        directive: SwitchAgentFrame,
+        added_from: int,
+    ) -> None:
+        """Run the rest of the turn in the frame ``directive`` opens: the model sees the seed,
+        the user message and what ``prepare_turn`` added (from ``added_from``); the frame
+        itself is opened by the commit (:meth:`_history_delta`)."""
+        session = self.session
+        frame_id = directive.frame_id
+        if not frame_id or frame_id == session.current_frame_id:
+            return
+        if any(frame.frame_id == frame_id for frame in session.frames):
+            raise HookError(
+                plugin,
+                "prepare_turn",
+                ValueError(
+                    f"agent frame {frame_id!r} already exists in session {session.id!r}; "
+                    "a frame is opened once: use a fresh frame id"
+                ),
+            )
+        seed = tuple(stamp_frame_seed(plugin, directive, state.new_message_id))
+        user = state.turn_messages[0]
+        state.prompt_messages = [*seed, user, *state.prompt_messages[added_from:]]
+        # The old frame is out of view: later hooks see the seed as the frame's history, and
+        # the last prompt usage (measured on the old frame) no longer describes the prompt.
+        state.history = hook_ctx.history = seed
+        state.last_prompt_usage = hook_ctx.last_prompt_usage = None
+        self._opened_frame = _FrameOpening(frame_id, directive.reason, seed)
 
     async def _build_prompt(
         self, state: TurnState, hook_ctx: TurnHookContext, extra: tuple[PromptContribution, ...]
@@ -626,25 +680,16 @@ class TurnRunner:
     ) -> tuple[tuple[AgentFrameRecord, ...], str, tuple[HistoryNode, ...]]:
         session = self.session
         frame_id = session.current_frame_id
-        nodes = [HistoryNode(frame_id, state.turn_id, message) for message in state.turn_messages]
         frames = session.frames
+        nodes: list[HistoryNode] = []
+        opened = self._opened_frame
+        if opened is not None:  # a prepare_turn frame switch: the seed and the whole turn are in it
+            frames = self._open_frame(state, frames, frame_id, opened.frame_id, opened.reason)
+            frame_id = opened.frame_id
+            nodes.extend(HistoryNode(frame_id, state.turn_id, message) for message in opened.seed)
+        nodes.extend(HistoryNode(frame_id, state.turn_id, message) for message in state.turn_messages)
         if isinstance(outcome, AgentFrameSwitch) and outcome.frame_id and outcome.frame_id != frame_id:
-            frames = (
-                *(
-                    evolve(frame, status=FrameStatus.SUPERSEDED) if frame.frame_id == frame_id else frame
-                    for frame in frames
-                ),
-                AgentFrameRecord(
-                    frame_id=outcome.frame_id,
-                    session_id=session.id,
-                    status=FrameStatus.ACTIVE,
-                    reason="continue_as",
-                    created_at_ms=self.core.clock.now_ms(),
-                    previous_frame_id=frame_id,
-                    caused_by=state.turn_id,
-                    protocol_turn_options=state.input.protocol_turn_options,
-                ),
-            )
+            frames = self._open_frame(state, frames, frame_id, outcome.frame_id, "continue_as")
             new_frame = outcome.frame_id
             for index, seed in enumerate(outcome.initial_messages):
                 message_id = f"m:{state.turn_id}:seed:{index}"
@@ -652,6 +697,32 @@ class TurnRunner:
                 nodes.append(HistoryNode(new_frame, state.turn_id, evolve(seed, id=message_id, parts=parts)))
             frame_id = new_frame
         return frames, frame_id, tuple(nodes)
+
+    def _open_frame(
+        self,
+        state: TurnState,
+        frames: tuple[AgentFrameRecord, ...],
+        current: str,
+        frame_id: str,
+        reason: str,
+    ) -> tuple[AgentFrameRecord, ...]:
+        """``frames`` with ``current`` superseded and ``frame_id`` opened after it, caused by the turn."""
+        return (
+            *(
+                evolve(frame, status=FrameStatus.SUPERSEDED) if frame.frame_id == current else frame
+                for frame in frames
+            ),
+            AgentFrameRecord(
+                frame_id=frame_id,
+                session_id=self.session.id,
+                status=FrameStatus.ACTIVE,
+                reason=reason,
+                created_at_ms=self.core.clock.now_ms(),
+                previous_frame_id=current,
+                caused_by=state.turn_id,
+                protocol_turn_options=state.input.protocol_turn_options,
+            ),
+        )
 
     def _uncommitted(
         self, state: TurnState, outcome: TurnOutcome, started_ms: int, started: float
