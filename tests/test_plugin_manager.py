@@ -15,6 +15,7 @@ from lash_core import Runtime, hookimpl, tool
 from lash_core.errors import PluginLoadError, PluginRegistrationError
 from lash_core.model import ToolCallOutput
 from lash_core.plugins.manager import ENTRY_POINT_GROUP, create_plugin_manager
+from lash_core.plugins.registry import build_registry
 from lash_core.testing import ScriptedProvider, reply_text, scripted_runtime
 from lash_core.tools.contract import ToolInvocation
 
@@ -447,3 +448,20 @@ def test_cli_runs_a_command_registered_through_an_entry_point(
     outcome = CliRunner().invoke(cli.main, ["hello", "world"])
     assert outcome.exit_code == 0, outcome.output
     assert outcome.output == "hello world\n"
+
+
+class _AsyncRegistration:
+    lash_plugin_name = "async-registration"
+
+    @hookimpl
+    async def register_providers(self, register: Any) -> None:
+        register("never", lambda settings=None: object())
+
+
+def test_async_registration_hook_is_reported_as_a_load_error() -> None:
+    """An async registration hook registers nothing and is reported, naming the plugin and the fix."""
+    loaded = create_plugin_manager(plugins=[_AsyncRegistration()], load_entry_points=False)
+    registry = build_registry(loaded)
+    assert "never" not in registry.components["providers"]
+    errors = [e for e in registry.errors if e.plugin == "async-registration"]
+    assert len(errors) == 1 and "must be a plain function" in str(errors[0])

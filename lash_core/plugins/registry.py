@@ -12,6 +12,7 @@ attrs class structured from the configuration's ``[plugins.<plugin name>]`` tabl
 
 from __future__ import annotations
 
+import inspect
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -272,7 +273,14 @@ def _call_registration(loaded: LoadedPlugins, plugin: str, hook: str, register: 
     # Ask pluggy for the plugin's implementations, so ``@hookimpl(specname=...)`` ones count too.
     for impl in getattr(loaded.pm.hook, hook).get_hookimpls():
         if impl.plugin_name == plugin:
-            impl.function(register)
+            result = impl.function(register)
+            if inspect.isawaitable(result):
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()  # never awaited: do not leave a "coroutine was never awaited" warning
+                raise TypeError(
+                    f"{hook} must be a plain function, not async: registration runs once, synchronously"
+                )
 
 
 def _apply(registry: Registry, staging: _Staging) -> None:
