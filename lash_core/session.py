@@ -227,7 +227,7 @@ class Session:
             ingress = NextTurn()
         elif ingress == "active_turn":
             running = self._running
-            ingress = ActiveTurn(running.turn_id, min_boundary) if running is not None else NextTurn()
+            ingress = ActiveTurn(running.current_turn_id, min_boundary) if running is not None else NextTurn()
         elif isinstance(ingress, str):
             raise ValueError(
                 f"unknown ingress {ingress!r}: use 'next_turn', 'active_turn' or an InputIngress"
@@ -346,6 +346,7 @@ class Turn:
         self._scope: anyio.CancelScope | None = None
         self._started = False
         self._active_inputs: list[TurnInput] = []
+        self.current_turn_id = turn_id  # the physical turn running now (a follow-on frame has its own id)
 
     async def run(self) -> AssembledTurn:
         """Run the turn to its commit and return what it produced."""

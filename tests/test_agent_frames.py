@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import pytest
 
 from lash_core import tool
-from lash_core.effects import DurabilityTier
-from lash_core.hooks import hookimpl
 from lash_core.model import (
     AgentFrameSwitch,
     AssembledTurn,
@@ -34,8 +33,6 @@ from lash_core.model import (
     ToolCallOutput,
     initial_frame_id,
 )
-from lash_core.store.contract import CommitResult, TurnCommit
-from lash_core.store.memory import MemoryStore
 from lash_core.testing import (
     FunctionProvider,
     ScriptedProvider,
@@ -59,34 +56,6 @@ async def handoff() -> ToolCallOutput:
         SuccessOutcome("switching"),
         control=SwitchAgentFrameControl(frame_id="f2", task="continue here", initial_messages=SEED),
     )
-
-
-class RecordingStore(MemoryStore):
-    """A memory store that keeps every commit it applied."""
-
-    durability = DurabilityTier.INLINE
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.commits: list[TurnCommit] = []
-
-    async def commit(self, commit: TurnCommit) -> CommitResult:
-        result = await super().commit(commit)
-        self.commits.append(commit)
-        return result
-
-
-def store_plugin(store: RecordingStore) -> object:
-    """A plugin registering ``store`` as store type ``recording``."""
-
-    class StorePlugin:
-        lash_plugin_name = "recording-store"
-
-        @hookimpl
-        def register_stores(self, register: Any) -> None:
-            register("recording", lambda settings=None: store)
-
-    return StorePlugin()
 
 
 STORE_CONFIG = {"store": {"type": "recording"}}
@@ -159,9 +128,11 @@ async def test_previous_frame_is_superseded() -> None:
 
 
 @pytest.mark.anyio
-async def test_switching_turn_commits_its_work_in_the_old_frame() -> None:
+async def test_switching_turn_commits_its_work_in_the_old_frame(
+    recording_store: Callable[..., Any], store_plugin: Callable[..., object]
+) -> None:
     """The switching physical turn commits its own messages in the old frame and the seed in the new one."""
-    store = RecordingStore()
+    store = recording_store()
     async with scripted_runtime(
         handoff_provider(), tools=[handoff], plugins=[store_plugin(store)], config=STORE_CONFIG
     ) as rt:
@@ -181,7 +152,9 @@ async def test_switching_turn_commits_its_work_in_the_old_frame() -> None:
 
 
 @pytest.mark.anyio
-async def test_too_many_switches_end_with_a_committed_runtime_error() -> None:
+async def test_too_many_switches_end_with_a_committed_runtime_error(
+    recording_store: Callable[..., Any], store_plugin: Callable[..., object]
+) -> None:
     """A turn that keeps switching frames stops after the limit with Stopped(RuntimeErrorStop) and a committed issue."""
     counter = itertools.count(1)
 
@@ -197,7 +170,7 @@ async def test_too_many_switches_end_with_a_committed_runtime_error() -> None:
         return LlmResponse((part,), TokenUsage(input_tokens=1, output_tokens=1), TerminalReason.TOOL_USE)
 
     provider = FunctionProvider(always_switch)
-    store = RecordingStore()
+    store = recording_store()
     async with scripted_runtime(
         provider, tools=[switch_again], plugins=[store_plugin(store)], config=STORE_CONFIG
     ) as rt:
@@ -219,11 +192,13 @@ async def test_too_many_switches_end_with_a_committed_runtime_error() -> None:
 
 
 @pytest.mark.anyio
-async def test_cancelling_the_follow_on_turn_commits_cancelled_in_the_new_frame() -> None:
+async def test_cancelling_the_follow_on_turn_commits_cancelled_in_the_new_frame(
+    recording_store: Callable[..., Any], store_plugin: Callable[..., object]
+) -> None:
     """turn.cancel() during the follow-on physical turn commits Stopped(Cancelled) for it, inside frame f2."""
     held = reply_text("never", gate=anyio.Event())
     provider = ScriptedProvider([reply_tool_calls(call("handoff")), held])
-    store = RecordingStore()
+    store = recording_store()
     results: list[AssembledTurn] = []
     async with scripted_runtime(
         provider, tools=[handoff], plugins=[store_plugin(store)], config=STORE_CONFIG

@@ -390,15 +390,10 @@ async def test_active_input_submitted_after_the_last_checkpoint_is_deferred_to_t
         assert await stored_state(store, late) is PendingInputState.COMPLETED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "an active input enqueued for a turn that already committed stays pending_active forever; the store should record it as a next-turn input (store contract change pending for the SQL stores)"
-    ),
-)
 @pytest.mark.anyio
 async def test_active_input_submitted_after_the_commit_is_served_by_the_next_drain() -> None:
-    """An active input submitted after the turn committed (from a turn_persisted hook) is served by the next drain."""
+    """An active input submitted after the turn committed (from a turn_persisted hook) is stored
+    as a next-turn input and served by the next drain."""
     store = DurableMemoryStore(FakeClock())
     holder: dict[str, Any] = {}
 
@@ -416,10 +411,13 @@ async def test_active_input_submitted_after_the_commit_is_served_by_the_next_dra
         holder["session"] = session
         await session.turn("question").run()
 
+        late: PendingInput = holder["late"]
+        assert (late.state, late.ingress) == (PendingInputState.DEFERRED_NEXT_TURN, NextTurn())
+
         turns = await session.drain()
 
         assert [t.outcome for t in turns] == [Finished(AssistantMessage("late answer"))]
-        assert await stored_state(store, holder["late"]) is PendingInputState.COMPLETED
+        assert await stored_state(store, late) is PendingInputState.COMPLETED
 
 
 @pytest.mark.anyio

@@ -482,21 +482,17 @@ async def test_rerun_of_a_drained_turn_that_lost_its_lease_gets_its_active_input
             assert stored is not None and stored.state is PendingInputState.COMPLETED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a turn that never commits leaves its active inputs pending_active; a later commit should defer every pending active input of the session (store contract change pending for the SQL stores)"
-    ),
-)
 @pytest.mark.anyio
 async def test_active_input_of_a_foreground_turn_that_lost_its_lease_is_served_later() -> None:
-    """An active input accepted by a foreground turn that then lost its lease is served by the next drain."""
+    """An active input accepted by a foreground turn that then lost its lease is orphaned (that
+    turn never commits); the next turn of the session defers it when it commits, and the next
+    drain serves it."""
     clock = FakeClock()
     store = DurableMemoryStore(clock)
     provider_a = ScriptedProvider(
         [reply_text("a1", gate=anyio.Event()), reply_text("a2", gate=anyio.Event())]
     )
-    provider_b = ScriptedProvider([reply_text("b1")])
+    provider_b = ScriptedProvider([reply_text("b0"), reply_text("b1")])
     async with (
         durable_runtime(provider_a, store, owner_id="worker-a", config=FAST_LEASE) as rt_a,
         durable_runtime(provider_b, store, owner_id="worker-b", config=FAST_LEASE) as rt_b,
@@ -506,6 +502,12 @@ async def test_active_input_of_a_foreground_turn_that_lost_its_lease_is_served_l
             clock, session_a, session_a.turn("hi").run, provider_a
         )
         assert isinstance(outcome, LeaseLost)
+
+        session_b = await rt_b.session("s1")
+        await session_b.turn("next").run()
+        assert user_texts(provider_b.requests[0].messages) == ["next"]
+        stored = await store.get_input("s1", active.input_id)
+        assert stored is not None and stored.state is PendingInputState.DEFERRED_NEXT_TURN
 
         turns = await rt_b.drain("s1")
 

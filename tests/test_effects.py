@@ -21,9 +21,7 @@ from lash_core.model import (
     AssembledTurn,
     AssistantMessage,
     Finished,
-    LlmRequest,
     LlmResponse,
-    PartKind,
     ProviderErrorStop,
     ProviderFailureKind,
     Stopped,
@@ -31,12 +29,10 @@ from lash_core.model import (
     ToolCallOutput,
 )
 from lash_core.runtime import Runtime
-from lash_core.store import TurnCommit, turn_commit_hash
+from lash_core.store import TurnCommit
 from lash_core.testing import (
-    FunctionProvider,
     RecordingEffectHost,
     ScriptedProvider,
-    SimulatedCrash,
     call,
     recording_host_plugin,
     reply_error,
@@ -44,78 +40,25 @@ from lash_core.testing import (
     reply_tool_calls,
     scripted_runtime,
 )
+from lash_core.testing.effects import expect_crash
+from lash_core.testing.scenarios import (
+    ANSWER,
+    INPUT,
+    LLM_1,
+    LLM_5,
+    TOOL_2,
+    TOOL_3,
+    WeatherTurn,
+    stored_commit_hash,
+)
+from lash_core.testing.scenarios import INLINE_KEYS as KEYS
 
 pytestmark = pytest.mark.anyio
 
-INPUT = "What is the weather and population of Paris?"
-LLM_1 = "s1:t1:llm_call:1"
-TOOL_2 = "s1:t1:tool_attempt:2"
-TOOL_3 = "s1:t1:tool_attempt:3"
-LLM_5 = "s1:t1:llm_call:5"
-KEYS = [LLM_1, TOOL_2, TOOL_3, LLM_5]
-ANSWER = "sunny in Paris; 2100000 people"
 
-
-class Scenario:
-    """A fresh provider and fresh tools for one runtime; each counts its calls."""
-
-    def __init__(self, city: str = "Paris") -> None:
-        self.city = city
-        self.tool_calls: Counter[str] = Counter()
-        counts = self.tool_calls
-
-        @tool
-        def weather(city: str) -> str:
-            """The weather in a city."""
-            counts["weather"] += 1
-            return f"sunny in {city}"
-
-        @tool
-        def population(city: str) -> int:
-            """The population of a city."""
-            counts["population"] += 1
-            return 2_100_000
-
-        self.tools = [weather, population]
-        self.provider = FunctionProvider(self._reply)
-
-    def _reply(self, request: LlmRequest) -> LlmResponse | str:
-        last = request.messages[-1]
-        results = [p.content for p in last.parts if p.kind is PartKind.TOOL_RESULT]
-        if results:
-            return f"{results[0]}; {results[1]} people"
-        reply = reply_tool_calls(
-            call("weather", {"city": self.city}, call_id="c1"),
-            call("population", {"city": self.city}, call_id="c2"),
-        )
-        assert reply.response is not None
-        return reply.response
-
-    @property
-    def model_calls(self) -> int:
-        """How many times the provider was called."""
-        return len(self.provider.requests)
-
-
-def recording_runtime(scenario: Scenario, host: RecordingEffectHost) -> Runtime:
+def recording_runtime(scenario: WeatherTurn, host: RecordingEffectHost) -> Runtime:
     """A runtime running ``scenario`` with ``host`` as its effect host."""
-    return scripted_runtime(
-        scenario.provider,
-        tools=scenario.tools,
-        plugins=[recording_host_plugin(host)],
-        config={"effect_host": {"type": "recording"}},
-    )
-
-
-async def stored_commit_hash(runtime: Runtime, outcome: Any) -> str:
-    """The commit hash of turn ``t1`` computed from what the runtime's store holds."""
-    record = await runtime.store.load_session("s1")
-    assert record is not None
-    head = record.head
-    messages = [node.message for node in record.nodes if node.turn_id == "t1"]
-    return turn_commit_hash(
-        "t1", [head.current_frame_id], messages, outcome, head.ledger.entries, head.plugin_state
-    )
+    return scenario.runtime(recording_host_plugin(host), config={"effect_host": {"type": "recording"}})
 
 
 async def store_holds_commit(runtime: Runtime, commit_hash: str, outcome: Any) -> bool:
@@ -137,10 +80,10 @@ async def store_holds_commit(runtime: Runtime, commit_hash: str, outcome: Any) -
 async def reference_run() -> tuple[AssembledTurn, RecordingEffectHost, str]:
     """The uninterrupted run R: its result, its host and its stored commit hash."""
     host = RecordingEffectHost()
-    async with recording_runtime(Scenario(), host) as rt:
+    async with recording_runtime(WeatherTurn(), host) as rt:
         session = await rt.session("s1")
         result = await session.turn(INPUT, turn_id="t1").run()
-        commit_hash = await stored_commit_hash(rt, result.outcome)
+        commit_hash = await stored_commit_hash(rt.store, result.outcome)
         assert await store_holds_commit(rt, commit_hash, result.outcome)
     return result, host, commit_hash
 
@@ -149,28 +92,24 @@ async def crash_run(interrupt_after: int) -> tuple[RecordingEffectHost, int, boo
     """Run the turn with a host crashing after ``interrupt_after`` effects; return the host,
     the session's head revision and whether the store holds the session afterwards."""
     host = RecordingEffectHost(interrupt_after=interrupt_after)
-    async with recording_runtime(Scenario(), host) as rt:
+    async with recording_runtime(WeatherTurn(), host) as rt:
         session = await rt.session("s1")
-        crashed = False
-        try:
+        with expect_crash():
             await session.turn(INPUT, turn_id="t1").run()
-        except* SimulatedCrash:
-            crashed = True
-        assert crashed, "the simulated crash did not propagate out of the turn"
         stored = await rt.store.load_session("s1") is not None
         return host, session.head_revision, stored
 
 
 async def replay_run(
     journal: dict[str, str], **options: Any
-) -> tuple[AssembledTurn, RecordingEffectHost, Scenario, str]:
+) -> tuple[AssembledTurn, RecordingEffectHost, WeatherTurn, str]:
     """Re-drive turn ``t1`` in a new runtime (fresh store, provider, tools) replaying ``journal``."""
     host = RecordingEffectHost(journal, **options)
-    scenario = Scenario()
+    scenario = WeatherTurn()
     async with recording_runtime(scenario, host) as rt:
         session = await rt.session("s1")
         result = await session.turn(INPUT, turn_id="t1").run()
-        commit_hash = await stored_commit_hash(rt, result.outcome)
+        commit_hash = await stored_commit_hash(rt.store, result.outcome)
         assert await store_holds_commit(rt, commit_hash, result.outcome)
     return result, host, scenario, commit_hash
 
@@ -246,14 +185,10 @@ async def test_a_second_crash_during_replay_resumes_from_the_longer_journal() ->
     reference, _, reference_hash = await reference_run()
     first, _, _ = await crash_run(1)
     second = RecordingEffectHost(first.journal, interrupt_after=3)
-    async with recording_runtime(Scenario(), second) as rt:
+    async with recording_runtime(WeatherTurn(), second) as rt:
         session = await rt.session("s1")
-        crashed = False
-        try:
+        with expect_crash():
             await session.turn(INPUT, turn_id="t1").run()
-        except* SimulatedCrash:
-            crashed = True
-        assert crashed
         assert session.head_revision == 0
     result, third, _, commit_hash = await replay_run(second.journal)
     total = first.executed + second.executed + third.executed
@@ -266,7 +201,7 @@ async def test_dumped_journal_loads_into_a_host_that_replays_everything() -> Non
     """A journal written with dumps() and read with loads() replays the turn without executing anything."""
     reference, recorded, _ = await reference_run()
     host = RecordingEffectHost.loads(recorded.dumps())
-    scenario = Scenario()
+    scenario = WeatherTurn()
     async with recording_runtime(scenario, host) as rt:
         session = await rt.session("s1")
         result = await session.turn(INPUT, turn_id="t1").run()
@@ -280,7 +215,7 @@ async def test_replay_with_changed_user_text_raises_mismatch_naming_the_step() -
     """Replaying a journal for a changed request raises ReplayMismatch naming the model call's key."""
     _, recorded, _ = await reference_run()
     host = RecordingEffectHost(recorded.journal)
-    scenario = Scenario()
+    scenario = WeatherTurn()
     async with recording_runtime(scenario, host) as rt:
         session = await rt.session("s1")
         with pytest.raises(ReplayMismatch, match=LLM_1):
@@ -294,7 +229,7 @@ async def test_replay_with_changed_tool_arguments_raises_mismatch_naming_the_too
     _, recorded, _ = await reference_run()
     tools_only = {key: text for key, text in recorded.journal.items() if ":tool_attempt:" in key}
     host = RecordingEffectHost(tools_only, concurrent=False)
-    scenario = Scenario(city="Rome")
+    scenario = WeatherTurn(city="Rome")
     async with recording_runtime(scenario, host) as rt:
         session = await rt.session("s1")
         with pytest.raises(ReplayMismatch, match=TOOL_2):
@@ -308,7 +243,7 @@ async def test_replay_mismatch_in_a_concurrent_tool_round_propagates_bare_and_un
     _, recorded, _ = await reference_run()
     tools_only = {key: text for key, text in recorded.journal.items() if ":tool_attempt:" in key}
     host = RecordingEffectHost(tools_only)
-    async with recording_runtime(Scenario(city="Rome"), host) as rt:
+    async with recording_runtime(WeatherTurn(city="Rome"), host) as rt:
         session = await rt.session("s1")
         with pytest.raises(ReplayMismatch, match=r"s1:t1:tool_attempt:[23]"):
             await session.turn(INPUT, turn_id="t1").run()
@@ -381,7 +316,7 @@ async def test_inline_host_runs_each_effect_directly() -> None:
 
 async def test_default_runtime_uses_the_inline_host() -> None:
     """Without configuration a runtime composes the inline host and calls the provider for every effect."""
-    scenario = Scenario()
+    scenario = WeatherTurn()
     async with scripted_runtime(scenario.provider, tools=scenario.tools) as rt:
         assert isinstance(rt.effect_host, InlineEffectHost)
         result = await (await rt.session("s1")).turn(INPUT, turn_id="t1").run()

@@ -8,12 +8,10 @@ checkpoint ``4`` is skipped by an inline-tier controller when nothing arrived).
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Any
 
 import pytest
 
-from lash_core import tool
 from lash_core.effects import DurabilityTier, Effect, EffectKind
 from lash_core.effects_journal import (
     JournalEntry,
@@ -27,123 +25,30 @@ from lash_core.model import (
     AssembledTurn,
     AssistantMessage,
     Finished,
-    LlmRequest,
     LlmResponse,
-    PartKind,
     ProviderErrorStop,
     ProviderFailureKind,
     Stopped,
 )
 from lash_core.runtime import Runtime
-from lash_core.testing import (
-    FunctionProvider,
-    ScriptedProvider,
-    SimulatedCrash,
-    call,
-    reply_error,
-    reply_tool_calls,
-    scripted_runtime,
-)
-from lash_hookspecs import hookimpl
+from lash_core.testing import ScriptedProvider, reply_error, scripted_runtime
+from lash_core.testing.effects import CrashingJournal, effect_host_plugin, expect_crash
+from lash_core.testing.scenarios import ANSWER, INPUT, LLM_1, LLM_5, TOOL_2, TOOL_3, WeatherTurn
+from lash_core.testing.scenarios import INLINE_KEYS as KEYS
 
 pytestmark = pytest.mark.anyio
 
-INPUT = "What is the weather and population of Paris?"
 SCOPE = turn_scope_id("s1", "t1")
-LLM_1 = "s1:t1:llm_call:1"
-TOOL_2 = "s1:t1:tool_attempt:2"
-TOOL_3 = "s1:t1:tool_attempt:3"
-LLM_5 = "s1:t1:llm_call:5"
-KEYS = [LLM_1, TOOL_2, TOOL_3, LLM_5]
-ANSWER = "sunny in Paris; 2100000 people"
-
-
-class Scenario:
-    """A fresh provider and fresh tools; each counts its calls."""
-
-    def __init__(self, city: str = "Paris") -> None:
-        self.city = city
-        self.tool_calls: Counter[str] = Counter()
-        counts = self.tool_calls
-
-        @tool
-        def weather(city: str) -> str:
-            """The weather in a city."""
-            counts["weather"] += 1
-            return f"sunny in {city}"
-
-        @tool
-        def population(city: str) -> int:
-            """The population of a city."""
-            counts["population"] += 1
-            return 2_100_000
-
-        self.tools = [weather, population]
-        self.provider = FunctionProvider(self._reply)
-
-    def _reply(self, request: LlmRequest) -> LlmResponse | str:
-        results = [p.content for p in request.messages[-1].parts if p.kind is PartKind.TOOL_RESULT]
-        if results:
-            return f"{results[0]}; {results[1]} people"
-        reply = reply_tool_calls(
-            call("weather", {"city": self.city}, call_id="c1"),
-            call("population", {"city": self.city}, call_id="c2"),
-        )
-        assert reply.response is not None
-        return reply.response
-
-    @property
-    def model_calls(self) -> int:
-        """How many times the provider was called."""
-        return len(self.provider.requests)
-
-
-class CrashingJournal:
-    """Wraps a journal: the ``after``-th put is stored, then the "process" dies (every later
-    get or put raises :class:`SimulatedCrash` and stores nothing)."""
-
-    def __init__(self, inner: MemoryEffectJournal, after: int | None = None) -> None:
-        self.inner = inner
-        self.after = after
-        self.puts = 0
-        self.crashed = False
-
-    async def get(self, scope_id: str, replay_key: str) -> JournalEntry | None:
-        if self.crashed:
-            raise SimulatedCrash(replay_key, self.puts)
-        return await self.inner.get(scope_id, replay_key)
-
-    async def put(self, entry: JournalEntry) -> None:
-        if self.crashed:
-            raise SimulatedCrash(entry.replay_key, self.puts)
-        await self.inner.put(entry)
-        self.puts += 1
-        if self.puts == self.after:
-            self.crashed = True
-            raise SimulatedCrash(entry.replay_key, self.puts)
 
 
 def host_plugin(host: JournalingEffectHost) -> object:
     """A plugin registering ``host`` as effect host ``journal``."""
-
-    class HostPlugin:
-        lash_plugin_name = "test-journal-host"
-
-        @hookimpl
-        def register_effect_hosts(self, register: Any) -> None:
-            register("journal", lambda settings=None: host)
-
-    return HostPlugin()
+    return effect_host_plugin(host, "journal")
 
 
-def journal_runtime(scenario: Scenario, host: JournalingEffectHost) -> Runtime:
+def journal_runtime(scenario: WeatherTurn, host: JournalingEffectHost) -> Runtime:
     """A runtime running ``scenario`` over the memory store with ``host``."""
-    return scripted_runtime(
-        scenario.provider,
-        tools=scenario.tools,
-        plugins=[host_plugin(host)],
-        config={"effect_host": {"type": "journal"}},
-    )
+    return scenario.runtime(host_plugin(host), config={"effect_host": {"type": "journal"}})
 
 
 def inline_host(journal: Any) -> JournalingEffectHost:
@@ -151,7 +56,7 @@ def inline_host(journal: Any) -> JournalingEffectHost:
     return JournalingEffectHost(journal, durability=DurabilityTier.INLINE)
 
 
-async def run_turn(scenario: Scenario, journal: Any, text: str = INPUT) -> AssembledTurn:
+async def run_turn(scenario: WeatherTurn, journal: Any, text: str = INPUT) -> AssembledTurn:
     """Run turn ``t1`` of ``s1`` in a fresh runtime over ``journal``."""
     async with journal_runtime(scenario, inline_host(journal)) as rt:
         session = await rt.session("s1")
@@ -161,19 +66,15 @@ async def run_turn(scenario: Scenario, journal: Any, text: str = INPUT) -> Assem
 async def crash_after(k: int) -> MemoryEffectJournal:
     """Run the turn until the k-th effect is journaled and the process "dies"; return the journal."""
     journal = MemoryEffectJournal()
-    crashed = False
-    try:
-        await run_turn(Scenario(), CrashingJournal(journal, k))
-    except* SimulatedCrash:
-        crashed = True
-    assert crashed, "the simulated crash did not propagate out of the turn"
+    with expect_crash():
+        await run_turn(WeatherTurn(), CrashingJournal(journal, k))
     return journal
 
 
 async def test_uninterrupted_run_journals_every_effect_once() -> None:
     """An uninterrupted run journals each effect under its turn scope and replay key."""
     journal = MemoryEffectJournal()
-    scenario = Scenario()
+    scenario = WeatherTurn()
     result = await run_turn(scenario, journal)
     assert result.outcome == Finished(AssistantMessage(ANSWER))
     assert sorted(journal.entries) == sorted((SCOPE, key) for key in KEYS)
@@ -195,10 +96,10 @@ async def test_crash_leaves_k_entries(k: int) -> None:
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
 async def test_redrive_replays_recorded_effects_and_commits_the_same_turn(k: int) -> None:
     """Re-driving the crashed turn repeats no recorded call and commits the uninterrupted result."""
-    reference = await run_turn(Scenario(), MemoryEffectJournal())
+    reference = await run_turn(WeatherTurn(), MemoryEffectJournal())
     journal = await crash_after(k)
     recorded = {key for _, key in journal.entries}
-    scenario = Scenario()
+    scenario = WeatherTurn()
     result = await run_turn(scenario, journal)
     assert scenario.model_calls == len({LLM_1, LLM_5} - recorded)
     assert scenario.tool_calls["weather"] == (0 if TOOL_2 in recorded else 1)
@@ -212,8 +113,8 @@ async def test_redrive_replays_recorded_effects_and_commits_the_same_turn(k: int
 async def test_fully_journaled_turn_replays_without_calling_anything() -> None:
     """A turn whose effects are all journaled runs no model call and no tool."""
     journal = MemoryEffectJournal()
-    reference = await run_turn(Scenario(), journal)
-    scenario = Scenario()
+    reference = await run_turn(WeatherTurn(), journal)
+    scenario = WeatherTurn()
     result = await run_turn(scenario, journal)
     assert scenario.model_calls == 0 and sum(scenario.tool_calls.values()) == 0
     assert result.messages == reference.messages
@@ -222,9 +123,9 @@ async def test_fully_journaled_turn_replays_without_calling_anything() -> None:
 async def test_mismatching_replay_names_the_step_kind_and_fingerprints() -> None:
     """A changed request raises ReplayMismatch naming the key, the kind and both fingerprints."""
     journal = MemoryEffectJournal()
-    await run_turn(Scenario(), journal)
+    await run_turn(WeatherTurn(), journal)
     recorded = journal.entries[(SCOPE, LLM_1)].fingerprint
-    scenario = Scenario()
+    scenario = WeatherTurn()
     with pytest.raises(ReplayMismatch) as caught:
         await run_turn(scenario, journal, text="What about Rome?")
     message = str(caught.value)
@@ -306,7 +207,7 @@ async def test_first_put_wins() -> None:
 
 async def test_durable_host_is_refused_with_the_memory_store() -> None:
     """The default (durable) journaling host cannot compose with the inline memory store."""
-    scenario = Scenario()
+    scenario = WeatherTurn()
     runtime = scripted_runtime(
         scenario.provider,
         plugins=[host_plugin(JournalingEffectHost(MemoryEffectJournal()))],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -96,17 +97,10 @@ def system_message(text: str) -> Message:
     return Message("", Role.SYSTEM, (Part("", PartKind.TEXT, text),))
 
 
-def shared_store_plugin(store: MemoryStore) -> object:
-    """A plugin registering one store instance as store type ``shared``."""
-
-    class SharedStore:
-        lash_plugin_name = "shared-store"
-
-        @hookimpl
-        def register_stores(self, register: Any) -> None:
-            register("shared", lambda settings=None: store)
-
-    return SharedStore()
+@pytest.fixture
+def shared_store_plugin(store_plugin: Callable[..., object]) -> Callable[[MemoryStore], object]:
+    """``shared_store_plugin(store)``: a plugin registering one store instance as store type ``shared``."""
+    return functools.partial(store_plugin, name="shared", plugin_name="shared-store")
 
 
 SHARED = {"store": {"type": "shared"}}
@@ -168,7 +162,7 @@ async def test_hook_register_providers() -> None:
     assert result.outcome == Finished(AssistantMessage("echo: hello"))
 
 
-async def test_hook_register_stores() -> None:
+async def test_hook_register_stores(shared_store_plugin: Callable[[MemoryStore], object]) -> None:
     """A registered store, chosen in the configuration, receives the session's commits."""
     store = MemoryStore()
     async with scripted_runtime(
@@ -910,7 +904,7 @@ class RestoreObserver:
         self.events.append(("restore_state", session_id, state))
 
 
-async def test_hook_session_restored() -> None:
+async def test_hook_session_restored(shared_store_plugin: Callable[[MemoryStore], object]) -> None:
     """session_restored runs, after restore_state, when a new runtime reopens a stored session."""
     store = MemoryStore()
     first: list[Any] = []
@@ -933,7 +927,9 @@ async def test_hook_session_restored() -> None:
     assert second == [("restore_state", "s1", None), ("restored", "s1", ["hi", "ok"])]
 
 
-async def test_session_restored_error_is_isolated(caplog: pytest.LogCaptureFixture) -> None:
+async def test_session_restored_error_is_isolated(
+    caplog: pytest.LogCaptureFixture, shared_store_plugin: Callable[[MemoryStore], object]
+) -> None:
     """A failing session_restored observer is logged with its name and the session still opens."""
     store = MemoryStore()
     async with scripted_runtime(
@@ -1002,7 +998,7 @@ class TurnCounter:
         self.counts[session_id] = state["turns"] if state else 0
 
 
-async def test_hook_snapshot_state() -> None:
+async def test_hook_snapshot_state(shared_store_plugin: Callable[[MemoryStore], object]) -> None:
     """snapshot_state's value is committed with the turn under the plugin's name."""
     store = MemoryStore()
     counter = TurnCounter()
@@ -1018,7 +1014,7 @@ async def test_hook_snapshot_state() -> None:
     assert session.plugin_state == {"turn-counter": {"turns": 2}}
 
 
-async def test_hook_restore_state() -> None:
+async def test_hook_restore_state(shared_store_plugin: Callable[[MemoryStore], object]) -> None:
     """restore_state hands a plugin its committed state when a new runtime reopens the session."""
     store = MemoryStore()
     async with scripted_runtime(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import pytest
 
 from lash_core import tool
-from lash_core.effects import DurabilityTier
-from lash_core.hooks import hookimpl
 from lash_core.model import (
     AssembledTurn,
     AssistantMessage,
@@ -32,8 +31,6 @@ from lash_core.model import (
 )
 from lash_core.providers import StreamCallback
 from lash_core.session import collect_into
-from lash_core.store.contract import CommitResult, TurnCommit
-from lash_core.store.memory import MemoryStore
 from lash_core.testing import ScriptedProvider, call, reply_text, reply_tool_calls, scripted_runtime
 
 
@@ -51,34 +48,6 @@ def tool_turn_provider() -> ScriptedProvider:
             reply_text("all done", chunks=["all ", "done"]),
         ]
     )
-
-
-class RecordingStore(MemoryStore):
-    """A memory store that keeps every commit it applied."""
-
-    durability = DurabilityTier.INLINE
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.commits: list[TurnCommit] = []
-
-    async def commit(self, commit: TurnCommit) -> CommitResult:
-        result = await super().commit(commit)
-        self.commits.append(commit)
-        return result
-
-
-def store_plugin(store: RecordingStore) -> object:
-    """A plugin registering ``store`` as store type ``recording``."""
-
-    class StorePlugin:
-        lash_plugin_name = "recording-store"
-
-        @hookimpl
-        def register_stores(self, register: Any) -> None:
-            register("recording", lambda settings=None: store)
-
-    return StorePlugin()
 
 
 async def failing_sink(activity: TurnActivity) -> None:
@@ -208,9 +177,11 @@ async def test_failing_sink_does_not_starve_the_stream() -> None:
 
 
 @pytest.mark.anyio
-async def test_leaving_the_stream_early_cancels_and_commits_cancelled() -> None:
+async def test_leaving_the_stream_early_cancels_and_commits_cancelled(
+    recording_store: Callable[..., Any], store_plugin: Callable[..., object]
+) -> None:
     """Breaking out of `async with turn.stream()` cancels the turn, which commits Stopped(Cancelled)."""
-    store = RecordingStore()
+    store = recording_store()
     held = reply_text("never", gate=anyio.Event())
     provider = ScriptedProvider([held, reply_text("later")])
     config = {"store": {"type": "recording"}}

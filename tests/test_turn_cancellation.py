@@ -5,14 +5,13 @@ Every test runs on asyncio and on trio (the ``anyio_backend`` fixture).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
 import pytest
 
 from lash_core import tool
-from lash_core.effects import DurabilityTier
 from lash_core.hooks import hookimpl
 from lash_core.model import (
     AssistantMessage,
@@ -33,39 +32,9 @@ from lash_core.model import (
 )
 from lash_core.providers import StreamCallback
 from lash_core.session import Session, Turn, collect_into
-from lash_core.store.contract import CommitResult, TurnCommit
-from lash_core.store.memory import MemoryStore
 from lash_core.testing import ScriptedProvider, call, reply_text, reply_tool_calls, scripted_runtime
 
 GUARD_SECONDS = 10
-
-
-class RecordingStore(MemoryStore):
-    """A memory store that keeps every commit it applied."""
-
-    durability = DurabilityTier.INLINE
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.commits: list[TurnCommit] = []
-
-    async def commit(self, commit: TurnCommit) -> CommitResult:
-        result = await super().commit(commit)
-        self.commits.append(commit)
-        return result
-
-
-def store_plugin(store: RecordingStore) -> object:
-    """A plugin registering ``store`` as store type ``recording``."""
-
-    class StorePlugin:
-        lash_plugin_name = "recording-store"
-
-        @hookimpl
-        def register_stores(self, register: Any) -> None:
-            register("recording", lambda settings=None: store)
-
-    return StorePlugin()
 
 
 class StreamThenHold:
@@ -254,9 +223,11 @@ async def test_cancel_with_one_tool_finished_and_one_in_flight() -> None:
 
 
 @pytest.mark.anyio
-async def test_outer_cancel_scope_during_model_call_commits_and_propagates() -> None:
+async def test_outer_cancel_scope_during_model_call_commits_and_propagates(
+    recording_store: Callable[..., Any], store_plugin: Callable[..., object]
+) -> None:
     """Cancelling an enclosing cancel scope commits Stopped(Cancelled) and the cancellation still propagates."""
-    store = RecordingStore()
+    store = recording_store()
     held = reply_text("never", gate=anyio.Event())
     provider = ScriptedProvider([held, reply_text("next answer")])
     reached_after_run: list[bool] = []
@@ -285,9 +256,11 @@ async def test_outer_cancel_scope_during_model_call_commits_and_propagates() -> 
 
 
 @pytest.mark.anyio
-async def test_outer_cancel_scope_during_tool_call_closes_the_round() -> None:
+async def test_outer_cancel_scope_during_tool_call_closes_the_round(
+    recording_store: Callable[..., Any], store_plugin: Callable[..., object]
+) -> None:
     """An outer cancellation during a tool call commits Stopped(Cancelled) with a cancelled result for the call."""
-    store = RecordingStore()
+    store = recording_store()
     blocker = Blocker()
 
     @tool
@@ -343,9 +316,11 @@ async def test_cancel_before_run_commits_cancelled_without_calling_the_model() -
 
 
 @pytest.mark.anyio
-async def test_outer_cancel_during_finalize_turn_still_commits() -> None:
+async def test_outer_cancel_during_finalize_turn_still_commits(
+    recording_store: Callable[..., Any], store_plugin: Callable[..., object]
+) -> None:
     """An outer cancellation while a finalize_turn hook awaits still commits the turn, then propagates."""
-    store = RecordingStore()
+    store = recording_store()
     entered = anyio.Event()
 
     class SlowFinalize:

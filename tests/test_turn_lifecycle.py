@@ -28,8 +28,6 @@ from lash_core.model import (
     TurnInput,
 )
 from lash_core.store.commit_hash import turn_commit_hash
-from lash_core.store.contract import CommitResult, TurnCommit
-from lash_core.store.memory import MemoryStore
 from lash_core.testing import (
     FakeClock,
     ScriptedProvider,
@@ -38,6 +36,7 @@ from lash_core.testing import (
     reply_tool_calls,
     scripted_runtime,
 )
+from lash_core.testing.effects import effect_host_plugin
 
 T = TypeVar("T")
 
@@ -51,33 +50,6 @@ PHASES = [
     "commit",
     "turn_persisted",
 ]
-
-
-class RecordingStore(MemoryStore):
-    """A memory store that keeps every commit it applied, with a configurable durability tier."""
-
-    def __init__(self, durability: DurabilityTier = DurabilityTier.INLINE) -> None:
-        super().__init__()
-        self.durability = durability
-        self.commits: list[TurnCommit] = []
-
-    async def commit(self, commit: TurnCommit) -> CommitResult:
-        result = await super().commit(commit)
-        self.commits.append(commit)
-        return result
-
-
-def store_plugin(store: RecordingStore) -> object:
-    """A plugin registering ``store`` as store type ``recording``."""
-
-    class StorePlugin:
-        lash_plugin_name = "recording-store"
-
-        @hookimpl
-        def register_stores(self, register: Any) -> None:
-            register("recording", lambda settings=None: store)
-
-    return StorePlugin()
 
 
 STORE_CONFIG = {"store": {"type": "recording"}}
@@ -107,19 +79,6 @@ class RecordingEffectHost:
 
     def scoped(self, session_id: str, turn_id: str) -> RecordingController:
         return RecordingController(self.effects)
-
-
-def effect_host_plugin(host: RecordingEffectHost) -> object:
-    """A plugin registering ``host`` as effect host type ``recording``."""
-
-    class EffectHostPlugin:
-        lash_plugin_name = "recording-effects"
-
-        @hookimpl
-        def register_effect_hosts(self, register: Any) -> None:
-            register("recording", lambda settings=None: host)
-
-    return EffectHostPlugin()
 
 
 @pytest.mark.anyio
@@ -257,7 +216,7 @@ async def test_direct_completion_in_prepare_turn_goes_through_the_effect_seam() 
     summary_usage = TokenUsage(input_tokens=40, output_tokens=7)
     host = RecordingEffectHost()
     provider = ScriptedProvider([reply_text("a summary", usage=summary_usage), reply_text("answer")])
-    plugins = [Summarizer(), effect_host_plugin(host)]
+    plugins = [Summarizer(), effect_host_plugin(host, "recording")]
     async with scripted_runtime(
         provider, plugins=plugins, config={"effect_host": {"type": "recording"}}
     ) as rt:
@@ -323,9 +282,11 @@ async def test_second_foreground_turn_while_one_runs_raises_session_busy() -> No
 
 
 @pytest.mark.anyio
-async def test_same_turn_commit_twice_is_accepted_once() -> None:
+async def test_same_turn_commit_twice_is_accepted_once(
+    recording_store: Callable[..., Any], store_plugin: Callable[..., object]
+) -> None:
     """Committing the same TurnCommit again is an idempotent replay: head revision and history unchanged."""
-    store = RecordingStore()
+    store = recording_store()
     async with scripted_runtime(
         ScriptedProvider([reply_text("hi")]), plugins=[store_plugin(store)], config=STORE_CONFIG
     ) as rt:
@@ -345,9 +306,11 @@ async def test_same_turn_commit_twice_is_accepted_once() -> None:
 
 
 @pytest.mark.anyio
-async def test_same_turn_id_with_different_content_is_a_commit_conflict() -> None:
+async def test_same_turn_id_with_different_content_is_a_commit_conflict(
+    recording_store: Callable[..., Any], store_plugin: Callable[..., object]
+) -> None:
     """Committing a turn id again with different content raises TurnCommitConflict and changes nothing."""
-    store = RecordingStore()
+    store = recording_store()
     async with scripted_runtime(
         ScriptedProvider([reply_text("hi")]), plugins=[store_plugin(store)], config=STORE_CONFIG
     ) as rt:
@@ -396,9 +359,11 @@ async def test_rerunning_a_committed_turn_id_leaves_the_session_unchanged() -> N
 
 
 @pytest.mark.anyio
-async def test_stale_head_is_a_head_conflict() -> None:
+async def test_stale_head_is_a_head_conflict(
+    recording_store: Callable[..., Any], store_plugin: Callable[..., object]
+) -> None:
     """A session handle whose head another writer moved gets HeadConflict and keeps its old state."""
-    store = RecordingStore()
+    store = recording_store()
     config = STORE_CONFIG
     writer_a = scripted_runtime(
         ScriptedProvider([reply_text("a1"), reply_text("a2")]), plugins=[store_plugin(store)], config=config
@@ -425,9 +390,11 @@ async def test_stale_head_is_a_head_conflict() -> None:
 
 
 @pytest.mark.anyio
-async def test_live_plugin_input_is_rejected_with_a_durable_store() -> None:
+async def test_live_plugin_input_is_rejected_with_a_durable_store(
+    recording_store: Callable[..., Any], store_plugin: Callable[..., object]
+) -> None:
     """A live plugin input on a session with a durable store raises LiveInputRejected naming the plugin."""
-    store = RecordingStore(DurabilityTier.DURABLE)
+    store = recording_store(DurabilityTier.DURABLE)
     provider = ScriptedProvider([reply_text("never")])
     turn_input = TurnInput(
         items=(TextItem("hi"),), context=TurnContext(plugin_inputs={"my-plugin": object()})

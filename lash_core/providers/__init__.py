@@ -15,9 +15,18 @@ The shared machinery (so every vendor plugin behaves the same):
 * :class:`RetryPolicy` and :func:`run_with_retries`: the retry ladder;
 * :func:`iter_sse`, :func:`parse_sse_text`, :class:`SseEvent`: server-sent events;
 * :class:`ResponseAssembler`, :func:`merge_usage`: building the response and its events;
-* :func:`resolve_api_key`, :class:`Redactor`: credentials that never leak.
+* :class:`StreamParser`: the vendor-independent half of a response parser (JSON events,
+  end of stream, vendor error objects, the final response);
+* :class:`HttpProvider`: the request and attempt lifecycle of an HTTP provider (credentials,
+  headers, the retry ladder, stream or buffered parsing, attachment checks);
+* :func:`part_body`, :func:`render_text_part`, :data:`TEXT_PART_KINDS`,
+  :func:`attachment_refs`, :func:`load_attachments`, :func:`invalid_request`: what every
+  provider does to a request before sending it;
+* :func:`resolve_api_key`, :class:`Redactor`: credentials that never leak;
+* :func:`one_of`, :func:`positive_tokens`, :func:`positive_tokens_or_none`: settings validators.
 
-The HTTP and SSE names load httpx on first use, so importing the kernel stays cheap.
+The HTTP, SSE and :class:`HttpProvider` names load httpx on first use, so importing the
+kernel stays cheap.
 """
 
 from __future__ import annotations
@@ -36,16 +45,35 @@ from lash_core.providers._classify import (
     transport_failure,
 )
 from lash_core.providers._contract import Provider, Sleep, StreamCallback, failure_error, provider_error
+from lash_core.providers._parse import StreamParser
+from lash_core.providers._request import (
+    CLEARED,
+    TEXT_PART_KINDS,
+    AttachmentLoader,
+    attachment_refs,
+    invalid_request,
+    load_attachments,
+    media_type_allowed,
+    part_body,
+    render_text_part,
+)
 from lash_core.providers._retry import RetryPolicy, run_with_retries
 from lash_core.providers._secrets import REDACTED, Redactor, resolve_api_key
+from lash_core.providers._settings import one_of, positive_tokens, positive_tokens_or_none
 
 if TYPE_CHECKING:
     from lash_core.providers._http import HttpReply, ProviderHttp, Timeouts, join_url
+    from lash_core.providers._provider import HttpProvider, HttpProviderSettings
     from lash_core.providers._sse import SseEvent, iter_sse, parse_sse_text
 
 __all__ = [
+    "CLEARED",
     "REDACTED",
     "RETRYABLE_STATUSES",
+    "TEXT_PART_KINDS",
+    "AttachmentLoader",
+    "HttpProvider",
+    "HttpProviderSettings",
     "HttpReply",
     "Provider",
     "ProviderHttp",
@@ -55,17 +83,27 @@ __all__ = [
     "Sleep",
     "SseEvent",
     "StreamCallback",
+    "StreamParser",
     "Timeouts",
+    "attachment_refs",
     "classify_error_object",
     "classify_http_failure",
     "error_details",
     "failure_error",
+    "invalid_request",
     "iter_sse",
     "join_url",
+    "load_attachments",
+    "media_type_allowed",
     "merge_usage",
+    "one_of",
     "parse_retry_after",
     "parse_sse_text",
+    "part_body",
+    "positive_tokens",
+    "positive_tokens_or_none",
     "provider_error",
+    "render_text_part",
     "resolve_api_key",
     "run_with_retries",
     "stream_failure",
@@ -73,6 +111,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    "HttpProvider": "lash_core.providers._provider",
+    "HttpProviderSettings": "lash_core.providers._provider",
     "HttpReply": "lash_core.providers._http",
     "ProviderHttp": "lash_core.providers._http",
     "Timeouts": "lash_core.providers._http",

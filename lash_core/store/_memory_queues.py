@@ -64,7 +64,8 @@ class _InputsMixin(_MemoryBase):
     """The pending turn input facet."""
 
     async def enqueue_input(self, draft: PendingInputDraft) -> PendingInput:
-        """Record the input, or return the row with the same source key / id and content."""
+        """Record the input, or return the row with the same source key / id and content.
+        Active-turn input for a turn the session already committed is recorded deferred."""
         rows = self._data.inputs.setdefault(draft.session_id, {})
         existing: _InputRow | None = None
         if draft.source_key is not None:
@@ -87,16 +88,21 @@ class _InputsMixin(_MemoryBase):
                 )
                 raise SourceKeyConflict(draft.session_id, key, what)
             return record
+        ingress = draft.ingress
+        if isinstance(ingress, ActiveTurn):
+            session = self._data.sessions.get(draft.session_id)
+            if session is not None and ingress.turn_id in session.commits:
+                ingress = NextTurn()  # the turn committed: no checkpoint of it will claim the input
         state = (
             PendingInputState.DEFERRED_NEXT_TURN
-            if isinstance(draft.ingress, NextTurn)
+            if isinstance(ingress, NextTurn)
             else PendingInputState.PENDING_ACTIVE
         )
         record = PendingInput(
             input_id=draft.input_id or f"in_{uuid.uuid4().hex}",
             session_id=draft.session_id,
             enqueue_seq=self._data.next_seq(),
-            ingress=draft.ingress,
+            ingress=ingress,
             state=state,
             enqueued_at_ms=self._now(),
             input=draft.input,

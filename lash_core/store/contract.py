@@ -33,9 +33,13 @@ leaves nothing behind. In order:
 5. the turn's new history nodes are appended (cost does not grow with the history),
    the head is rewritten (revision + 1);
 6. completed inputs become ``completed``, completed work batches ``completed``; with
-   ``defer_active_inputs_of_turn``, that turn's active inputs that were not accepted
-   (``pending_active``, or ``accepted`` under a claim that is no longer live) become
-   ``deferred_next_turn`` inputs with ``NextTurn`` ingress;
+   ``defer_active_inputs_of_turn`` (the commit ends a logical turn), every active input of
+   the session not under a live claim (``pending_active``, or ``accepted`` under a claim
+   that is no longer live), whichever turn it names, becomes a ``deferred_next_turn`` input
+   with ``NextTurn`` ingress: the session lease lets one turn run at a time, so these are
+   the ending turn's missed inputs and orphans of turns that never committed (lost their
+   lease, failed in a hook, crashed), which would otherwise wait for a checkpoint that may
+   never come;
 7. ``attachment_ids`` are marked committed; ``enqueue_work`` batches are enqueued
    (an outbox, same session only);
 8. the result is recorded under the turn id; the lease is released if
@@ -132,8 +136,14 @@ class TurnCommit:
     session commit: ``lease`` (the fence to verify; ``None`` skips the check, for sessions run
     without a lease), ``release_lease`` (release it after the commit; needs ``lease``),
     ``completed_input_claims`` / ``completed_work_claims`` (claims this turn consumed),
-    ``defer_active_inputs_of_turn`` (a turn id whose missed active inputs become next-turn
-    inputs) and ``enqueue_work`` (batches to enqueue in the same transaction).
+    ``defer_active_inputs_of_turn`` and ``enqueue_work`` (batches to enqueue in the same
+    transaction).
+
+    ``defer_active_inputs_of_turn`` is set (to the logical turn id) on the commit that ends a
+    logical turn, and ``None`` on commits the logical turn goes on after (an agent frame
+    switch). When set, the commit defers *every* active input of the session that is not
+    under a live claim, not only those naming this turn (see step 6 of the module docs); the
+    turn id is kept for diagnostics.
     """
 
     session_id: str

@@ -7,8 +7,20 @@ A host enqueues a :class:`PendingInputDraft` either for the **next turn** (state
 ::
 
     pending_active ──claim at a checkpoint──▶ accepted ──turn commit──▶ completed
-          │  └──turn committed without it (defer)──▶ deferred_next_turn ──claim, commit──▶ completed
+          │  └──a logical turn ended without it (defer)──▶ deferred_next_turn ──claim, commit──▶ completed
           └────────────── cancel (while not under a live claim) ──────────────▶ cancelled
+
+Two rules keep active input from waiting for a turn that will never claim it:
+
+* enqueued for a turn the session already committed (the store holds that turn id's
+  commit stamp), it is stored ``deferred_next_turn`` with ``NextTurn`` ingress at once;
+* the commit that ends a logical turn (``TurnCommit.defer_active_inputs_of_turn``) defers
+  every active input of the session not under a live claim (``pending_active``, or
+  ``accepted`` under a dead claim), whichever turn it names: under the session lease one
+  turn runs at a time, so besides the ending turn's missed inputs these are orphans of
+  turns that never committed (lost their lease, failed in a hook, crashed). An orphan
+  stays ``pending_active`` (listed, cancellable; a re-run of its turn id still claims it)
+  until the session's next logical turn ends.
 
 A deferred input that is claimed keeps its state (its claim columns are set). Terminal
 rows (``completed``, ``cancelled``) stay as tombstones, so a retried enqueue with the
@@ -80,7 +92,8 @@ class NextTurn:
 @frozen
 class ActiveTurn:
     """Feed the input into the running turn ``turn_id`` at a checkpoint no earlier than
-    ``min_boundary``; if the turn commits without it, it becomes a next-turn input."""
+    ``min_boundary``; if the turn ends without it (or has already committed), it becomes a
+    next-turn input."""
 
     TAG: ClassVar[str] = "active_turn"
     turn_id: str
@@ -203,7 +216,9 @@ class TurnInputStore(Protocol):
 
     async def enqueue_input(self, draft: PendingInputDraft) -> PendingInput:
         """Record the input (or return the existing row for the same source key / input id and
-        the same content); raise :class:`~lash_core.errors.SourceKeyConflict` on changed content."""
+        the same content); raise :class:`~lash_core.errors.SourceKeyConflict` on changed content.
+        Active-turn input for a turn the session already committed is recorded as a deferred
+        next-turn input, atomically with the check (a racing commit defers it or is seen)."""
         ...
 
     async def get_input(self, session_id: str, input_id: str) -> PendingInput | None:

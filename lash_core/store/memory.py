@@ -23,7 +23,7 @@ from lash_core.effects import DurabilityTier
 from lash_core.errors import ClaimSuperseded, HeadConflict, TurnCommitConflict
 from lash_core.model import AttachmentRef, initial_frame_id
 from lash_core.store._memory_data import MemoryStoreData, _AttachmentRow, _LeaseRow, _Session
-from lash_core.store._memory_queues import _InputsMixin, _owns, _WorkMixin
+from lash_core.store._memory_queues import _ACTIVE, _InputsMixin, _owns, _WorkMixin
 from lash_core.store.contract import (
     CommitResult,
     SessionHead,
@@ -31,7 +31,7 @@ from lash_core.store.contract import (
     SessionSummary,
     TurnCommit,
 )
-from lash_core.store.inputs import ActiveTurn, NextTurn, PendingInputState
+from lash_core.store.inputs import NextTurn, PendingInputState
 from lash_core.store.leases import (
     DEFAULT_LEASE_TTL_MS,
     LeaseAcquired,
@@ -201,18 +201,13 @@ class MemoryStore(_InputsMixin, _WorkMixin):
                 wrow = work[item_id]
                 wrow.record = evolve(wrow.record, state=WorkState.COMPLETED, claim=None)
                 wrow.token = None
-        turn_id = commit.defer_active_inputs_of_turn
-        if turn_id is not None:
+        if commit.defer_active_inputs_of_turn is not None:
+            # The logical turn ended, and under the session lease no other turn runs: every active
+            # input not under a live claim (this turn's missed ones, orphans of turns that never
+            # committed) waits for the next turn.
             for row in inputs.values():
                 record = row.record
-                ingress = record.ingress
-                if not isinstance(ingress, ActiveTurn) or ingress.turn_id != turn_id:
-                    continue
-                missed = record.state is PendingInputState.PENDING_ACTIVE or (
-                    record.state is PendingInputState.ACCEPTED
-                    and not self._claim_live(commit.session_id, record.claim, now)
-                )
-                if missed:
+                if record.state in _ACTIVE and not self._claim_live(commit.session_id, record.claim, now):
                     row.record = evolve(
                         record, state=PendingInputState.DEFERRED_NEXT_TURN, ingress=NextTurn(), claim=None
                     )

@@ -9,6 +9,13 @@
     ...  # the turn raises SimulatedCrash after its second effect was journaled
     replay = RecordingEffectHost(journal=host.journal)  # re-drive the same turn id: no repeats
 
+    journal = CrashingJournal(MemoryEffectJournal(), after=3)  # "dies" after its third entry
+    host = JournalingEffectHost(journal, durability=DurabilityTier.INLINE)
+    config = {"effect_host": {"type": "journal"}}
+    with expect_crash():
+        async with scripted_runtime(provider, plugins=[effect_host_plugin(host, "journal")], config=config):
+            ...
+
 Every effect's outcome is journaled under its replay key as JSON text: the result is
 unstructured with the effect's ``result_type``, dumped, loaded and structured back, and
 the protocol gets the decoded value, so an uninterrupted run and a replay see exactly
@@ -21,17 +28,25 @@ differ).
 
 The host is in memory, so it claims :attr:`~lash_core.effects.DurabilityTier.INLINE` by
 default and composes with the in-memory store.
+
+For any other effect host: :func:`effect_host_plugin` registers an instance,
+:class:`CrashingJournal` makes any :class:`~lash_core.effects_journal.EffectJournal` "die"
+after its ``k``-th entry, and :func:`expect_crash` asserts that a :class:`SimulatedCrash`
+got out of a turn (bare, or in an exception group from a concurrent tool round).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from lash_core.effects import DurabilityTier, Effect, EffectController, EffectKind
 from lash_core.effects_journal import (
+    EffectJournal,
+    JournalEntry,
     check_replay_match,
     decode_provider_error,
     decode_result,
@@ -44,9 +59,12 @@ from lash_hookspecs import hookimpl
 
 __all__ = [
     "RECORDING_HOST",
+    "CrashingJournal",
     "RecordingEffectController",
     "RecordingEffectHost",
     "SimulatedCrash",
+    "effect_host_plugin",
+    "expect_crash",
     "recording_host_plugin",
 ]
 
@@ -70,6 +88,47 @@ class SimulatedCrash(BaseException):
         super().__init__(f"simulated crash after effect {completed} ({replay_key}) was journaled")
         self.replay_key = replay_key
         self.completed = completed
+
+
+@contextmanager
+def expect_crash() -> Iterator[None]:
+    """Wrap what must stop with a :class:`SimulatedCrash`: the crash (bare, or grouped with
+    others by a concurrent tool round) is caught, anything else goes on; fails when no
+    crash got out."""
+    crashed = False
+    try:
+        yield
+    except* SimulatedCrash:
+        crashed = True
+    assert crashed, "the simulated crash did not propagate out of the turn"
+
+
+class CrashingJournal:
+    """Wraps an effect journal: the ``after``-th put is stored, then the "process" dies (every
+    later get or put raises :class:`SimulatedCrash` and stores nothing). ``after=None``:
+    never dies. ``puts`` counts the stored entries; ``inner`` is the wrapped journal."""
+
+    def __init__(self, inner: EffectJournal, after: int | None = None) -> None:
+        self.inner = inner
+        self.after = after
+        self.puts = 0
+        self.crashed = False
+
+    async def get(self, scope_id: str, replay_key: str) -> JournalEntry | None:
+        """The inner journal's entry (raises :class:`SimulatedCrash` once dead)."""
+        if self.crashed:
+            raise SimulatedCrash(replay_key, self.puts)
+        return await self.inner.get(scope_id, replay_key)
+
+    async def put(self, entry: JournalEntry) -> None:
+        """Store ``entry`` in the inner journal; die right after the ``after``-th."""
+        if self.crashed:
+            raise SimulatedCrash(entry.replay_key, self.puts)
+        await self.inner.put(entry)
+        self.puts += 1
+        if self.puts == self.after:
+            self.crashed = True
+            raise SimulatedCrash(entry.replay_key, self.puts)
 
 
 class RecordingEffectHost:
@@ -204,20 +263,26 @@ class RecordingEffectController:
         return cast(T, decoded)
 
 
-def recording_host_plugin(host: RecordingEffectHost, name: str = RECORDING_HOST) -> object:
-    """A plugin registering ``host`` (an instance) as effect host ``name``.
+def effect_host_plugin(host: object, name: str, *, description: str = "") -> object:
+    """A plugin registering ``host`` (an instance, shared by every runtime the plugin is
+    given to) as effect host ``name``; select it with ``{"effect_host": {"type": name}}``."""
 
-    Select it with ``{"effect_host": {"type": name}}`` in the runtime configuration.
-    """
-
-    class RecordingHostPlugin:
-        """Registers one recording effect host instance."""
+    class EffectHostPlugin:
+        """Registers one effect host instance."""
 
         lash_plugin_name = f"test-effect-host-{name}"
 
         @hookimpl
         def register_effect_hosts(self, register: Any) -> None:
             """Register the host under ``name``."""
-            register(name, lambda settings=None: host, description="journals and replays effects (testing)")
+            register(name, lambda settings=None: host, description=description)
 
-    return RecordingHostPlugin()
+    return EffectHostPlugin()
+
+
+def recording_host_plugin(host: RecordingEffectHost, name: str = RECORDING_HOST) -> object:
+    """A plugin registering ``host`` (an instance) as effect host ``name``.
+
+    Select it with ``{"effect_host": {"type": name}}`` in the runtime configuration.
+    """
+    return effect_host_plugin(host, name, description="journals and replays effects (testing)")

@@ -194,6 +194,7 @@ class TurnRunner:
 
     async def _physical(self, turn_id: str, turn_input: TurnInput, allow_switch: bool) -> AssembledTurn:
         session = self.session
+        self.handle.current_turn_id = turn_id
         clock = self.core.clock
         started_ms = clock.now_ms()
         started = clock.monotonic()
@@ -210,8 +211,10 @@ class TurnRunner:
             has_active_inputs=self.handle.has_active_inputs,
             last_prompt_usage=session.last_prompt_usage,
             max_attachment_bytes=self.core.max_attachment_bytes,
-            # Active input names the logical turn (what the host sees running), whichever frame runs.
-            claim_active_inputs=self._active_input_claimer(self.handle.turn_id) if self.guard else None,
+            # Active input names the physical turn that ran when it was submitted; what a frame
+            # did not claim is deferred when the logical turn ends (the store defers every
+            # unclaimed active input of the session then).
+            claim_active_inputs=self._active_input_claimer(turn_id) if self.guard else None,
             input_claims=self._pending_claims,
         )
         self._pending_claims = []

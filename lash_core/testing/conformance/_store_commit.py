@@ -248,7 +248,8 @@ class CommitCases:
             assert done.head_revision == 1
 
     async def test_commit_defers_missed_active_inputs_once(self, store_factory: StoreFactory) -> None:
-        """Active inputs the turn did not accept become next-turn inputs; accepted ones complete."""
+        """Active inputs the turn did not accept become next-turn inputs, with those of any other
+        turn not under a live claim; accepted ones complete; a replay changes nothing."""
         sid = new_session_id()
         async with store_factory.opened() as store:
             lease = await acquire(store, sid)
@@ -266,15 +267,53 @@ class CommitCases:
             )
             await store.commit(sent)
             assert await state_of(store, sid, early.input_id) is PendingInputState.COMPLETED
-            deferred = await store.get_input(sid, late.input_id)
-            assert deferred is not None and deferred.state is PendingInputState.DEFERRED_NEXT_TURN
-            assert deferred.ingress == NextTurn() and deferred.claim is None
-            assert await state_of(store, sid, other.input_id) is PendingInputState.PENDING_ACTIVE
+            for row in (late, other):
+                deferred = await store.get_input(sid, row.input_id)
+                assert deferred is not None and deferred.state is PendingInputState.DEFERRED_NEXT_TURN
+                assert deferred.ingress == NextTurn() and deferred.claim is None
             await store.commit(sent)  # the replay changes nothing
             assert [p.input_id for p in await store.list_pending_inputs(sid)] == [
                 late.input_id,
                 other.input_id,
             ]
+
+    async def test_commit_ending_a_logical_turn_defers_every_unclaimed_active_input(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """Under the session lease one turn runs at a time, so the commit that ends a logical turn
+        (``defer_active_inputs_of_turn``) defers every active input not under a live claim: orphans
+        of turns that never committed (pending, or accepted under a dead generation), whatever
+        turn they name. Inputs under a live claim stay; a commit without it defers nothing."""
+        sid = new_session_id()
+        async with store_factory.opened() as store:
+            old = await acquire(store, sid, ttl_ms=store_factory.short_ttl_ms)
+            lost = await add_input(store, sid, "accepted by a turn that lost its lease", active("t-lost"))
+            stale = await store.claim_active_inputs(old.fence, "t-lost", InputBoundary.AFTER_WORK)
+            assert stale is not None and [i.input_id for i in stale.inputs] == [lost.input_id]
+            await store_factory.expire()  # the claim is never abandoned: its generation dies
+            lease = await acquire(store, sid, owner("worker-b"))
+            crashed = await add_input(store, sid, "for a turn that crashed", active("t-crashed"))
+            held = await add_input(store, sid, "under a live claim", active("t-held"))
+            live = await store.claim_active_inputs(lease.fence, "t-held", InputBoundary.AFTER_WORK)
+            assert live is not None and [i.input_id for i in live.inputs] == [held.input_id]
+            queued = await add_input(store, sid, "queued")
+            # A frame switch commit: the logical turn goes on, nothing is deferred.
+            await commit(store, sid, "t1", lease=lease.fence)
+            assert await state_of(store, sid, lost.input_id) is PendingInputState.ACCEPTED
+            assert await state_of(store, sid, crashed.input_id) is PendingInputState.PENDING_ACTIVE
+            await commit(store, sid, "t1:agent-frame:1", lease=lease.fence, defer_active_inputs_of_turn="t1")
+            for row in (lost, crashed):
+                deferred = await store.get_input(sid, row.input_id)
+                assert deferred is not None and deferred.state is PendingInputState.DEFERRED_NEXT_TURN
+                assert deferred.ingress == NextTurn() and deferred.claim is None
+            still = await store.get_input(sid, held.input_id)
+            assert still is not None and still.state is PendingInputState.ACCEPTED
+            assert still.claim is not None and still.claim.claim_id == live.claim_id
+            assert await store.abandon_input_claim(stale.ref) == 0
+            follow_up = await store.claim_next_turn_inputs(lease.fence)
+            assert follow_up is not None
+            order = [lost.input_id, crashed.input_id, queued.input_id]
+            assert [i.input_id for i in follow_up.inputs] == order
 
     async def test_commit_outbox_enqueues_work(self, store_factory: StoreFactory) -> None:
         """Work enqueued in the commit is in the queue afterwards and reported in the result."""

@@ -1,8 +1,10 @@
-"""Conformance cases: pending turn input (idempotency, cancel, claims fenced by lease generation)."""
+"""Conformance cases: pending turn input (idempotency, cancel, claims fenced by lease generation,
+active input for a turn that already committed)."""
 
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from lash_core.errors import LeaseLost, SourceKeyConflict
@@ -13,6 +15,8 @@ from lash_core.store import (
     BySourceKey,
     CancelStatus,
     InputBoundary,
+    NextTurn,
+    PendingInput,
     PendingInputDraft,
     PendingInputState,
 )
@@ -21,6 +25,7 @@ from lash_core.testing.conformance._store_support import (
     acquire,
     active,
     add_input,
+    commit,
     make_commit,
     new_session_id,
     owner,
@@ -28,6 +33,7 @@ from lash_core.testing.conformance._store_support import (
 )
 
 _SCAN_SURPLUS = 33  # more same-generation claimed rows than a bounded scan would look past
+_RACERS, _RACED_INPUTS = 4, 8  # enqueuers racing a commit, inputs each
 
 
 class InputCases:
@@ -337,3 +343,75 @@ class InputCases:
             assert again.input_id == row.input_id and again.state is PendingInputState.DEFERRED_NEXT_TURN
             with pytest.raises(SourceKeyConflict):
                 await add_input(store, sid, "hi", source_key="msg-1")
+
+    async def test_active_input_for_a_committed_turn_is_deferred(self, store_factory: StoreFactory) -> None:
+        """Active input naming a turn the session already committed is stored as a next-turn input
+        (no checkpoint of that turn will claim it); its key still matches the input as submitted.
+        Turns that did not commit, and the same turn id in another session, are unaffected."""
+        sid, elsewhere = new_session_id(), new_session_id()
+        async with store_factory.opened() as store:
+            lease = await acquire(store, sid)
+            await commit(store, sid, "t1", lease=lease.fence)
+            late = await add_input(store, sid, "late", active("t1"), source_key="late-1")
+            assert late.state is PendingInputState.DEFERRED_NEXT_TURN
+            assert late.ingress == NextTurn() and late.claim is None
+            assert await store.get_input(sid, late.input_id) == late
+            running = await add_input(store, sid, "running", active("t2"))
+            assert running.state is PendingInputState.PENDING_ACTIVE
+            other = await add_input(store, elsewhere, "other session", active("t1"))
+            assert other.state is PendingInputState.PENDING_ACTIVE
+            again = await add_input(store, sid, "late", active("t1"), source_key="late-1")
+            assert again.input_id == late.input_id and again.state is PendingInputState.DEFERRED_NEXT_TURN
+            with pytest.raises(SourceKeyConflict, match="late-1"):
+                await add_input(store, sid, "late", source_key="late-1")
+            assert await store.claim_active_inputs(lease.fence, "t1", InputBoundary.BEFORE_COMPLETION) is None
+            claim = await store.claim_next_turn_inputs(lease.fence)
+            assert claim is not None and [i.input_id for i in claim.inputs] == [late.input_id]
+
+    async def test_active_input_racing_the_commit_of_its_turn_is_never_stranded(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """Active inputs enqueued through other handles while the turn commits are each either
+        deferred by the commit or, when the commit came first, stored deferred: none is left
+        pending_active for a turn that is over."""
+        sid = new_session_id()
+        enqueued: list[PendingInput] = []
+        ready: list[str] = []
+        go = anyio.Event()
+
+        async def start(name: str) -> None:  # every handle is open before any of them writes
+            ready.append(name)
+            if len(ready) == _RACERS + 1:
+                go.set()
+            await go.wait()
+
+        async with store_factory.opened() as store:
+            lease = await acquire(store, sid)
+            await commit(store, sid, "t0", lease=lease.fence)
+
+            async def enqueue(racer: int) -> None:
+                async with store_factory.opened() as handle:
+                    await start(f"enqueuer {racer}")
+                    for i in range(_RACED_INPUTS):
+                        enqueued.append(await add_input(handle, sid, f"r{racer}-{i}", active("t1")))
+                        await anyio.lowlevel.checkpoint()  # let the commit land between two enqueues
+
+            async def end_turn() -> None:
+                async with store_factory.opened() as handle:
+                    sent = make_commit(
+                        sid, "t1", expected=1, lease=lease.fence, defer_active_inputs_of_turn="t1"
+                    )
+                    await start("committer")
+                    await handle.commit(sent)
+
+            async with anyio.create_task_group() as group:
+                for racer in range(_RACERS):
+                    group.start_soon(enqueue, racer)
+                group.start_soon(end_turn)
+            assert len(enqueued) == _RACERS * _RACED_INPUTS
+            stranded = [
+                row.input_id
+                for row in enqueued
+                if await state_of(store, sid, row.input_id) is not PendingInputState.DEFERRED_NEXT_TURN
+            ]
+            assert stranded == []

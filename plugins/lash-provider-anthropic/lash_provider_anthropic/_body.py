@@ -25,14 +25,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lash_core.errors import ProviderError
-from lash_core.model import LlmRequest, ProviderFailureKind, ToolChoice, ToolSpec
-from lash_core.providers import provider_error
+from lash_core.model import LlmRequest, ToolChoice, ToolSpec
+from lash_core.providers import invalid_request
 from lash_provider_anthropic._messages import convert_history, history_tool_names
 from lash_provider_anthropic._schema import project_input_schema
 from lash_provider_anthropic.settings import REASONING_DIALECTS, AnthropicSettings
 
-__all__ = ["CACHE_DIALECTS", "build_body", "invalid_request", "tools_array"]
+__all__ = ["CACHE_DIALECTS", "build_body", "tools_array"]
 
 logger = logging.getLogger("lash_provider_anthropic")
 
@@ -41,11 +40,6 @@ MIN_THINKING_BUDGET = 1024
 _CACHEABLE = ("text", "image", "document", "tool_result", "tool_use")
 _DISABLE = ("none", "off", "disabled")
 _TOOL_CHOICE = {ToolChoice.AUTO: "auto", ToolChoice.NONE: "none", ToolChoice.REQUIRED: "any"}
-
-
-def invalid_request(message: str, code: str) -> ProviderError:
-    """A non-retryable ``validation`` error raised before anything is sent."""
-    return provider_error(ProviderFailureKind.VALIDATION, message, retryable=False, code=code)
 
 
 def tools_array(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:

@@ -25,22 +25,11 @@ import json
 import re
 from typing import Any
 
-from lash_core.model import (
-    Cleared,
-    Deleted,
-    Intact,
-    LlmRequest,
-    Message,
-    Part,
-    PartKind,
-    Role,
-    Summarized,
-)
+from lash_core.model import Intact, LlmRequest, Message, Part, PartKind, Role
+from lash_core.providers import TEXT_PART_KINDS, part_body, render_text_part
 
-__all__ = ["CLEARED", "convert_history", "history_tool_names", "part_body", "tool_use_id"]
+__all__ = ["convert_history", "history_tool_names", "tool_use_id"]
 
-CLEARED = "[content cleared]"
-_TEXT_KINDS = (PartKind.TEXT, PartKind.PROSE, PartKind.CODE, PartKind.OUTPUT, PartKind.ERROR)
 _ID_OK = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ID_BAD = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -56,27 +45,6 @@ def tool_use_id(raw: str | None) -> str:
     digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
     cleaned = _ID_BAD.sub("_", value).strip("_")[: 64 - len(digest) - 1]
     return f"{cleaned}_{digest}" if cleaned else f"toolu_{digest}"
-
-
-def part_body(part: Part) -> str:
-    """A part's model-visible text, honouring its prune state."""
-    state = part.prune_state
-    if isinstance(state, Cleared):
-        return CLEARED
-    if isinstance(state, Deleted):
-        return state.breadcrumb
-    if isinstance(state, Summarized):
-        return state.summary
-    return part.content
-
-
-def _render_text(part: Part) -> str:
-    body = part_body(part)
-    if part.kind is PartKind.CODE and body:
-        return f"```\n{body}\n```"
-    if part.kind is PartKind.ERROR and body:
-        return f"Error: {body}"
-    return body
 
 
 def _text(text: str) -> Block | None:
@@ -123,8 +91,8 @@ def _user_blocks(message: Message, attachments: dict[str, bytes]) -> list[Block]
         block: Block | None = None
         if part.kind is PartKind.TOOL_RESULT:
             results.append(_tool_result(part))
-        elif part.kind in _TEXT_KINDS:
-            body = _render_text(part)
+        elif part.kind in TEXT_PART_KINDS:
+            body = render_text_part(part)
             block = _text(prefix + body) if body.strip() else None
             if block is not None:
                 prefix = ""
@@ -162,8 +130,8 @@ def _assistant_blocks(message: Message) -> list[Block]:
         block: Block | None = None
         if part.kind is PartKind.REASONING:
             block = _thinking(part)
-        elif part.kind in _TEXT_KINDS:
-            block = _text(_render_text(part))
+        elif part.kind in TEXT_PART_KINDS:
+            block = _text(render_text_part(part))
         elif part.kind is PartKind.TOOL_CALL:
             block = {
                 "type": "tool_use",
@@ -178,7 +146,7 @@ def _assistant_blocks(message: Message) -> list[Block]:
 
 def _system_text(message: Message) -> str:
     return "\n\n".join(
-        t for t in (_render_text(p) for p in message.parts if p.kind in _TEXT_KINDS) if t.strip()
+        t for t in (render_text_part(p) for p in message.parts if p.kind in TEXT_PART_KINDS) if t.strip()
     )
 
 

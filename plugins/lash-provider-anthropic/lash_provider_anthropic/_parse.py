@@ -26,19 +26,11 @@ through the same block handling, so both paths give the same response.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from lash_core.model import LlmResponse, LlmStreamEvent, StreamReasoningDelta, TerminalReason, TokenUsage
-from lash_core.providers import (
-    Redactor,
-    ResponseAssembler,
-    SseEvent,
-    StreamCallback,
-    classify_error_object,
-    failure_error,
-    stream_failure,
-)
+from lash_core.providers import Redactor, StreamCallback, StreamParser, failure_error, stream_failure
 
 __all__ = ["MessagesParser", "normalize_usage", "stop_terminal"]
 
@@ -94,32 +86,29 @@ def _without_reasoning(on_event: StreamCallback) -> StreamCallback:
     return forward
 
 
-class MessagesParser:
-    """Feeds Messages API events (or a whole message) into a :class:`ResponseAssembler`.
+class MessagesParser(StreamParser):
+    """Feeds Messages API events (or a whole message) into a :class:`ResponseAssembler`;
+    ``finish_reason`` is the ``stop_reason``.
 
     With ``expose_reasoning`` off, thinking is still assembled (its text and signature are
     needed for replay) but no reasoning deltas are reported.
     """
+
+    end_marker: ClassVar[str] = "message_stop"
+    end_code: ClassVar[str] = "stream_ended_before_message_stop"
 
     def __init__(
         self, on_event: StreamCallback | None, *, redact: Redactor, vendor: str, expose_reasoning: bool = True
     ) -> None:
         if on_event is not None and not expose_reasoning:
             on_event = _without_reasoning(on_event)
-        self.assembler = ResponseAssembler(on_event)
-        self._redact = redact
-        self._vendor = vendor
+        super().__init__(on_event, redact=redact, vendor=vendor, expose_reasoning=expose_reasoning)
         self._kinds: dict[int, str] = {}
         self._signatures: dict[int, str] = {}
         self._tool_input: dict[int, Any] = {}
         self._tool_args: dict[int, bool] = {}
         self._open_tools: set[int] = set()
-        self.model: str | None = None
-        self.response_id: str | None = None
-        self.stop_reason: str | None = None
         self.stop_sequence: str | None = None
-        self.terminal = False
-        self.events = 0
 
     # --- blocks ---------------------------------------------------------------------------
 
@@ -184,24 +173,19 @@ class MessagesParser:
 
     # --- events ---------------------------------------------------------------------------
 
-    def _header(self, message: Any) -> None:
-        if isinstance(message, Mapping):
-            self.model = message.get("model") or self.model
-            self.response_id = message.get("id") or self.response_id
-
     def _stop(self, source: Mapping[str, Any]) -> None:
         if source.get("stop_reason"):
-            self.stop_reason = str(source["stop_reason"])
+            self.finish_reason = str(source["stop_reason"])
         if source.get("stop_sequence"):
             self.stop_sequence = str(source["stop_sequence"])
 
-    async def handle(self, kind: str, data: Mapping[str, Any]) -> None:
+    async def handle(self, kind: str, data: dict[str, Any]) -> None:
         """One stream event, by type."""
         index = data.get("index")
         index = index if isinstance(index, int) else 0
         if kind == "message_start":
             message = data.get("message")
-            self._header(message)
+            self.header(message)
             if isinstance(message, Mapping) and isinstance(message.get("usage"), Mapping):
                 await self.assembler.report_usage(normalize_usage(message["usage"], final=False))
         elif kind == "content_block_start" and isinstance(data.get("content_block"), Mapping):
@@ -218,19 +202,17 @@ class MessagesParser:
         elif kind == "message_stop":
             self.terminal = True
         elif kind == "error":
-            raise failure_error(classify_error_object(dict(data), vendor=self._vendor, redact=self._redact))
+            raise self.vendor_error(data)
 
-    async def feed_message(self, message: Any) -> None:
+    async def feed_body(self, message: Any) -> None:
         """A whole (buffered) message object."""
         if not isinstance(message, Mapping):
             raise failure_error(
                 stream_failure("the response is not a JSON object", code="malformed_response")
             )
         if message.get("type") == "error" or ("error" in message and "content" not in message):
-            raise failure_error(
-                classify_error_object(dict(message), vendor=self._vendor, redact=self._redact)
-            )
-        self._header(message)
+            raise self.vendor_error(message)
+        self.header(message)
         for index, block in enumerate(message.get("content") or ()):
             if isinstance(block, Mapping):
                 await self._block_start(index, block)
@@ -240,69 +222,12 @@ class MessagesParser:
             await self.assembler.report_usage(normalize_usage(message["usage"]))
         self.terminal = True
 
-    async def feed_events(self, events: AsyncIterator[SseEvent] | Iterable[SseEvent]) -> None:
-        """Every event of a stream, until ``message_stop`` or the end of the body."""
-        if isinstance(events, AsyncIterator):
-            try:
-                async for event in events:
-                    if await self._event(event):
-                        return
-            finally:
-                close = getattr(events, "aclose", None)
-                if close is not None:
-                    await close()
-        else:
-            for event in events:
-                if await self._event(event):
-                    return
-
-    async def _event(self, event: SseEvent) -> bool:
-        text = event.data.strip()
-        if not text:
-            return False
-        self.events += 1
-        try:
-            data = json.loads(text)
-        except ValueError:
-            raise failure_error(
-                stream_failure(
-                    f"{self._vendor} sent a stream event that is not JSON: {text[:120]!r}",
-                    code="malformed_event",
-                    redact=self._redact,
-                )
-            ) from None
-        if not isinstance(data, dict):
-            raise failure_error(
-                stream_failure(
-                    f"{self._vendor} sent a stream event that is not an object", code="malformed_event"
-                )
-            )
-        await self.handle(str(data.get("type") or event.event), data)
-        return self.terminal
-
-    def check_termination(self) -> None:
-        """Fail (retryably) when the stream ended before ``message_stop``."""
-        if not self.terminal:
-            raise failure_error(
-                stream_failure(
-                    f"{self._vendor}'s stream ended before message_stop (after {self.events} events); the "
-                    "partial answer was discarded",
-                    code="stream_ended_before_message_stop",
-                )
-            )
+    def terminal_reason(self) -> tuple[TerminalReason, str | None]:
+        """The terminal reason of the ``stop_reason``."""
+        return stop_terminal(self.finish_reason, self.assembler.has_tool_calls)
 
     async def response(self) -> LlmResponse:
-        """The final response."""
+        """The final response (a tool block the stream never closed is closed first)."""
         for index in sorted(self._open_tools):
             await self._block_stop(index)
-        await self.assembler.finish_tool_calls()
-        reason, diagnostic = stop_terminal(self.stop_reason, self.assembler.has_tool_calls)
-        return LlmResponse(
-            parts=self.assembler.parts(),
-            usage=self.assembler.usage,
-            terminal_reason=reason,
-            model=self.model,
-            response_id=self.response_id,
-            provider_finish_reason=self.stop_reason,
-            terminal_diagnostic=diagnostic,
-        )
+        return await super().response()

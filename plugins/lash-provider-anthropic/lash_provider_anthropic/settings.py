@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
-from lash_core.providers import RetryPolicy, Timeouts
+from lash_core.providers import RetryPolicy, Timeouts, one_of, positive_tokens, positive_tokens_or_none
 
 __all__ = [
     "ANTHROPIC_BASE_URL",
@@ -38,25 +38,6 @@ DEFAULT_THINKING_BUDGETS: dict[str, int] = {
     "max": 32_768,
 }
 """Thinking budgets (tokens) per reasoning effort for the ``budget`` reasoning dialect."""
-
-
-def _one_of(*choices: Any) -> Any:
-    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value not in choices:
-            shown = ", ".join(repr(c) for c in choices)
-            raise ValueError(f"{attribute.name} must be one of {shown} (got {value!r})")
-
-    return check
-
-
-def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive number of tokens (got {value})")
-
-
-def _positive(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive number of tokens (got {value})")
 
 
 def _budgets(_: object, attribute: attrs.Attribute[Any], value: dict[str, int]) -> None:
@@ -98,15 +79,15 @@ class AnthropicSettings:
     headers: dict[str, str] = field(factory=dict, repr=False)
     timeouts: Timeouts = field(factory=Timeouts)
     retry: RetryPolicy = field(factory=RetryPolicy)
-    default_max_tokens: int = field(default=DEFAULT_MAX_TOKENS, validator=_positive)
-    max_output_tokens: int | None = field(default=None, validator=_positive_or_none)
-    reasoning_dialect: str = field(default="budget", validator=_one_of(*REASONING_DIALECTS))
+    default_max_tokens: int = field(default=DEFAULT_MAX_TOKENS, validator=positive_tokens)
+    max_output_tokens: int | None = field(default=None, validator=positive_tokens_or_none)
+    reasoning_dialect: str = field(default="budget", validator=one_of(*REASONING_DIALECTS))
     thinking_budgets: dict[str, int] = field(
         factory=lambda: dict(DEFAULT_THINKING_BUDGETS), validator=_budgets
     )
-    thinking_display: str | None = field(default=None, validator=_one_of(None, "summarized", "omitted"))
+    thinking_display: str | None = field(default=None, validator=one_of(None, "summarized", "omitted"))
     expose_reasoning: bool = True
-    cache_ttl: str | None = field(default=None, validator=_one_of(None, "5m", "1h"))
+    cache_ttl: str | None = field(default=None, validator=one_of(None, "5m", "1h"))
 
     @property
     def resolved_base_url(self) -> str:

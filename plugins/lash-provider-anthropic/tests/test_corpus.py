@@ -4,7 +4,6 @@ into small chunks that cut through UTF-8 sequences."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,28 +11,15 @@ import httpx
 import pytest
 from lash_provider_anthropic import AnthropicProvider, AnthropicSettings
 
-from lash_core.errors import ProviderError
-from lash_core.model import (
-    LlmReasoningPart,
-    LlmRequest,
-    LlmResponse,
-    LlmStreamEvent,
-    LlmTextPart,
-    Message,
-    ModelSpec,
-    Part,
-    PartKind,
-    ProviderFailure,
-    ProviderFailureKind,
-    Role,
-    StreamReasoningDelta,
-    StreamTextDelta,
-    StreamToolCallDelta,
-    StreamToolCallStart,
-    StreamUsage,
-    TerminalReason,
+from lash_core.model import LlmReasoningPart, LlmResponse, LlmTextPart
+from lash_core.testing.wire import (
+    CorpusCase,
+    CorpusReplay,
+    WireScript,
+    check_corpus_response,
+    check_corpus_stream,
+    load_corpus,
 )
-from lash_core.testing.wire import CorpusCase, WireScript, WireTransport, load_corpus
 
 CORPUS = Path(__file__).parent / "fixtures" / "wire"
 CASES = load_corpus(CORPUS, "anthropic-")
@@ -53,25 +39,11 @@ def corpus_script(
     return script
 
 
-def _request(case: CorpusCase) -> LlmRequest:
-    message = Message("m1", Role.USER, (Part("m1.p0", PartKind.TEXT, "replayed question"),))
-    return LlmRequest(model=ModelSpec(case.request["model"]), system_prompt="", messages=(message,))
+def _provider(case: CorpusCase, client: httpx.AsyncClient) -> AnthropicProvider:
+    return AnthropicProvider(AnthropicSettings(api_key="sk-ant-test"), client=client)
 
 
-async def _run(
-    case: CorpusCase, *, stream: bool, chunk_size: int | None = None
-) -> tuple[LlmResponse, list[LlmStreamEvent], WireTransport]:
-    transport = WireTransport(corpus_script(case, chunk_size=chunk_size))
-    events: list[LlmStreamEvent] = []
-
-    async def on_event(event: LlmStreamEvent) -> None:
-        events.append(event)
-
-    async with httpx.AsyncClient(transport=transport) as client:
-        provider = AnthropicProvider(AnthropicSettings(api_key="sk-ant-test"), client=client)
-        response = await provider.complete(_request(case), on_event if stream else None)
-    transport.assert_done()
-    return response, events, transport
+REPLAY = CorpusReplay(_provider, lambda case, chunk_size: corpus_script(case, chunk_size=chunk_size))
 
 
 def _block_type(part: Any) -> str:
@@ -81,14 +53,8 @@ def _block_type(part: Any) -> str:
 
 
 def _check_response(case: CorpusCase, response: LlmResponse) -> None:
+    check_corpus_response(case, response)
     expected = case.expected
-    assert response.text == expected["text"]
-    calls = [(c.call_id, c.name, json.loads(c.arguments)) for c in response.tool_calls]
-    assert calls == [(t["id"], t["name"], t["arguments"]) for t in expected["tool_calls"]]
-    assert response.provider_finish_reason == expected["finish_reason"]
-    assert response.model == expected["model"]
-    assert response.response_id == expected["response_id"]
-    assert response.terminal_reason is (TerminalReason.TOOL_USE if calls else TerminalReason.STOP)
     usage = expected["usage"]
     # Anthropic's input_tokens already excludes cache reads and writes: no subtraction.
     assert response.usage.input_tokens == usage["input_tokens"]
@@ -111,21 +77,6 @@ def _check_response(case: CorpusCase, response: LlmResponse) -> None:
         assert [_block_type(p) for p in response.parts] == expected["content_block_types"]
 
 
-def _check_events(response: LlmResponse, events: list[LlmStreamEvent]) -> None:
-    assert "".join(e.text for e in events if isinstance(e, StreamTextDelta)) == response.text
-    reasoning = "".join(p.text for p in response.parts if isinstance(p, LlmReasoningPart))
-    assert "".join(e.text for e in events if isinstance(e, StreamReasoningDelta)) == reasoning
-    starts = [e for e in events if isinstance(e, StreamToolCallStart)]
-    assert [(s.index, s.call_id, s.name) for s in starts] == [
-        (i, c.call_id, c.name) for i, c in enumerate(response.tool_calls)
-    ]
-    for index, call in enumerate(response.tool_calls):
-        pieces = [e.arguments for e in events if isinstance(e, StreamToolCallDelta) and e.index == index]
-        assert "".join(pieces) == call.arguments
-    usage = [e.usage for e in events if isinstance(e, StreamUsage)]
-    assert usage and usage[-1] == response.usage
-
-
 def test_the_corpus_is_complete_and_the_chunking_cuts_utf8() -> None:
     """All seven Anthropic cases are present, and the chunk sizes used split a multi-byte
     UTF-8 sequence in the case that has non-ASCII text."""
@@ -141,41 +92,27 @@ def test_the_corpus_is_complete_and_the_chunking_cuts_utf8() -> None:
 @pytest.mark.parametrize("case", SUCCESS, ids=[c.name for c in SUCCESS])
 async def test_corpus_case_parses_to_expected(case: CorpusCase, chunk_size: int | None) -> None:
     """The recorded response parses to expected.json, whole or in chunks."""
-    response, events, transport = await _run(case, stream=case.streaming, chunk_size=chunk_size)
+    run = await REPLAY.run(case, stream=case.streaming, chunk_size=chunk_size)
+    response, _, transport = run
     _check_response(case, response)
     request = transport.requests[0]
     assert request.headers["x-api-key"] == "sk-ant-test"
     assert request.headers["anthropic-version"] == "2023-06-01"
-    if case.streaming:
-        _check_events(response, events)
-        assert transport.bodies[0]["stream"] is True
-    else:
-        assert "stream" not in transport.bodies[0]
+    check_corpus_stream(case, run)
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("case", [c for c in SUCCESS if c.streaming], ids=lambda c: c.name)
 async def test_buffered_call_gives_the_same_response(case: CorpusCase) -> None:
     """A non-streaming call served the same body yields the same final response."""
-    streamed, _, _ = await _run(case, stream=True)
-    buffered, events, _ = await _run(case, stream=False)
-    assert buffered == streamed
-    assert events == []
+    await REPLAY.check_buffered_matches_streamed(case)
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("case", ERRORS, ids=[c.name for c in ERRORS])
 async def test_corpus_error_is_classified(case: CorpusCase) -> None:
     """A recorded HTTP error becomes a non-retryable, classified ProviderError after one attempt."""
-    with pytest.raises(ProviderError) as caught:
-        await _run(case, stream=False)
-    failure = caught.value.failure
-    assert isinstance(failure, ProviderFailure)
+    failure = await REPLAY.failure(case)
     error = case.expected["error"]
-    assert failure.status == case.expected["http_status"]
     assert error["code"] is None and failure.code == error["type"]
-    assert error["message"] in failure.message
     assert error["request_id"] in (failure.raw or "")
-    assert failure.retryable is False
-    kinds = {400: ProviderFailureKind.VALIDATION, 404: ProviderFailureKind.UNSUPPORTED}
-    assert failure.kind is kinds[case.status]

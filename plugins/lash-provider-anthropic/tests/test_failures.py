@@ -14,8 +14,6 @@ from lash_core.errors import ProviderError
 from lash_core.model import (
     LlmReasoningPart,
     LlmRequest,
-    LlmResponse,
-    LlmStreamEvent,
     Message,
     ModelSpec,
     Part,
@@ -30,7 +28,7 @@ from lash_core.model import (
     TerminalReason,
 )
 from lash_core.providers import RetryPolicy, Timeouts
-from lash_core.testing.wire import WireExchange, WireScript, WireTransport, load_script
+from lash_core.testing.wire import WireCall, WireExchange, WireScript, WireTransport
 
 SCRIPTS = Path(__file__).parent / "fixtures" / "scripts"
 KEY = "sk-ant-api03-SENTINEL-0123456789abcdefghij"
@@ -42,36 +40,14 @@ REQUEST = LlmRequest(
 )
 
 
-class Call:
-    """Runs one provider call over a script and keeps events, waits and requests."""
+class Call(WireCall):
+    """Runs one Anthropic call over a script and keeps events, waits and requests."""
 
     def __init__(self) -> None:
-        self.events: list[LlmStreamEvent] = []
-        self.waits: list[float] = []
-        self.transport: WireTransport | None = None
+        super().__init__(REQUEST, key=KEY, scripts=SCRIPTS)
 
-    async def on_event(self, event: LlmStreamEvent) -> None:
-        self.events.append(event)
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-    async def run(self, script: WireScript | str, *, stream: bool = True, **settings: Any) -> LlmResponse:
-        if isinstance(script, str):
-            script = load_script(SCRIPTS / f"{script}.json")
-        self.transport = WireTransport(script)
-        settings.setdefault("api_key", KEY)
-        async with httpx.AsyncClient(transport=self.transport) as client:
-            provider = AnthropicProvider(AnthropicSettings(**settings), client=client, sleep=self.sleep)
-            return await provider.complete(REQUEST, self.on_event if stream else None)
-
-    async def fail(self, script: WireScript | str, **settings: Any) -> ProviderFailure:
-        with pytest.raises(ProviderError) as caught:
-            await self.run(script, **settings)
-        failure = caught.value.failure
-        assert isinstance(failure, ProviderFailure)
-        assert KEY not in str(caught.value) and KEY not in (failure.raw or "")
-        return failure
+    def provider(self, settings: dict[str, Any], client: httpx.AsyncClient) -> AnthropicProvider:
+        return AnthropicProvider(AnthropicSettings(**settings), client=client, sleep=self.sleep)
 
 
 def stream(*events: dict[str, Any], stop: bool = True) -> WireScript:

@@ -16,28 +16,17 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from lash_core.model import (
-    Intact,
-    LlmRequest,
-    Message,
-    PartKind,
-    Role,
-    ToolSpec,
-)
-from lash_provider_openai._common import invalid_request, part_body, render_text_part
-from lash_provider_openai._schema import project_parameters
+from lash_core.model import AttachmentRef, Intact, LlmRequest, Message, PartKind, Role, ToolSpec
+from lash_core.providers import TEXT_PART_KINDS, invalid_request, part_body, render_text_part
+from lash_provider_openai._common import function_tools, user_content
 from lash_provider_openai.settings import ChatSettings
 
 __all__ = ["chat_body", "chat_tools"]
 
-logger = logging.getLogger("lash_provider_openai")
-
 CACHE_DIALECTS = (None, "none", "openai", "anthropic", "gemini")
 _EPHEMERAL = {"type": "ephemeral"}
-_TEXT_KINDS = (PartKind.TEXT, PartKind.PROSE, PartKind.CODE, PartKind.OUTPUT, PartKind.ERROR)
 
 
 def _content(parts: list[dict[str, Any]]) -> Any:
@@ -46,24 +35,15 @@ def _content(parts: list[dict[str, Any]]) -> Any:
     return parts
 
 
-def _user_parts(message: Message, attachments: dict[str, str]) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = []
-    prefix = "[event] " if message.role is Role.EVENT else ""
-    for part in message.parts:
-        if part.kind in _TEXT_KINDS:
-            text = render_text_part(part)
-            if text:
-                parts.append({"type": "text", "text": prefix + text})
-                prefix = ""
-        elif part.kind is PartKind.ATTACHMENT and part.attachment is not None:
-            ref = part.attachment
-            url = attachments[ref.attachment_id]
-            if ref.media_type.startswith("image/"):
-                parts.append({"type": "image_url", "image_url": {"url": url}})
-            else:
-                filename = ref.name or f"{ref.attachment_id}.pdf"
-                parts.append({"type": "file", "file": {"filename": filename, "file_data": url}})
-    return parts
+def _text_part(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def _attachment_part(ref: AttachmentRef, url: str) -> dict[str, Any]:
+    if ref.media_type.startswith("image/"):
+        return {"type": "image_url", "image_url": {"url": url}}
+    filename = ref.name or f"{ref.attachment_id}.pdf"
+    return {"type": "file", "file": {"filename": filename, "file_data": url}}
 
 
 def _arguments(content: str, intact: bool) -> str:
@@ -75,7 +55,7 @@ def _assistant(message: Message) -> dict[str, Any] | None:
     calls: list[dict[str, Any]] = []
     details: list[Any] = []
     for part in message.parts:
-        if part.kind in _TEXT_KINDS:
+        if part.kind in TEXT_PART_KINDS:
             text = render_text_part(part)
             if text:
                 texts.append(text)
@@ -116,7 +96,7 @@ def _messages(request: LlmRequest, attachments: dict[str, str]) -> list[dict[str
             continue
         if message.role is Role.SYSTEM:
             text = "\n\n".join(
-                t for t in (render_text_part(p) for p in message.parts if p.kind in _TEXT_KINDS) if t
+                t for t in (render_text_part(p) for p in message.parts if p.kind in TEXT_PART_KINDS) if t
             )
             if text:
                 out.append({"role": "system", "content": text})
@@ -126,29 +106,22 @@ def _messages(request: LlmRequest, attachments: dict[str, str]) -> list[dict[str
                 out.append(
                     {"role": "tool", "tool_call_id": part.tool_call_id or "", "content": part_body(part)}
                 )
-        parts = _user_parts(message, attachments)
+        parts = user_content(message, attachments, text=_text_part, attachment=_attachment_part)
         if parts:
             out.append({"role": "user", "content": _content(parts)})
     return out
 
 
+def _chat_tool(tool: ToolSpec, parameters: dict[str, Any], strict: bool) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name, "description": tool.description, "parameters": parameters}
+    if strict:
+        function["strict"] = True
+    return {"type": "function", "function": function}
+
+
 def chat_tools(tools: tuple[ToolSpec, ...], strict_all: bool) -> list[dict[str, Any]]:
     """The ``tools`` array (schemas projected; strict where asked and possible)."""
-    out = []
-    for tool in tools:
-        wanted = tool.strict or strict_all
-        parameters, strict = project_parameters(tool.input_schema, strict=wanted)
-        if wanted and not strict:
-            logger.warning("tool %r: its schema has no strict form; sending it non-strict", tool.name)
-        function: dict[str, Any] = {
-            "name": tool.name,
-            "description": tool.description,
-            "parameters": parameters,
-        }
-        if strict:
-            function["strict"] = True
-        out.append({"type": "function", "function": function})
-    return out
+    return function_tools(tools, strict_all, _chat_tool)
 
 
 def _mark_last_text(messages: list[dict[str, Any]]) -> None:

@@ -12,16 +12,14 @@ failure, never a silently short answer. A buffered body goes through the same co
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from lash_core.model import LlmResponse, TerminalReason
+from lash_core.model import TerminalReason
 from lash_core.providers import (
     Redactor,
-    ResponseAssembler,
     SseEvent,
     StreamCallback,
-    classify_error_object,
+    StreamParser,
     failure_error,
     stream_failure,
 )
@@ -48,23 +46,24 @@ def chat_terminal(finish: str | None, has_tools: bool, refusal: str) -> tuple[Te
     return TerminalReason.UNKNOWN, f"unrecognized finish_reason {finish!r}"
 
 
-class ChatParser:
-    """Feeds Chat chunks (or a whole completion) into a :class:`ResponseAssembler`."""
+class ChatParser(StreamParser):
+    """Feeds Chat chunks (or a whole completion) into a :class:`ResponseAssembler`;
+    ``terminal`` once ``[DONE]`` arrived. ``termination`` is the ``stream_termination``
+    setting (what proves a stream complete)."""
 
     def __init__(
-        self, on_event: StreamCallback | None, *, redact: Redactor, vendor: str, expose_reasoning: bool = True
+        self,
+        on_event: StreamCallback | None,
+        *,
+        redact: Redactor,
+        vendor: str,
+        expose_reasoning: bool = True,
+        termination: str = "done",
     ) -> None:
-        self.assembler = ResponseAssembler(on_event)
-        self._redact = redact
-        self._vendor = vendor
-        self._expose = expose_reasoning
+        super().__init__(on_event, redact=redact, vendor=vendor, expose_reasoning=expose_reasoning)
+        self.termination = termination
         self._details: list[Any] = []
-        self.model: str | None = None
-        self.response_id: str | None = None
-        self.finish_reason: str | None = None
         self.refusal: list[str] = []
-        self.done = False
-        self.events = 0
 
     async def feed(self, chunk: Any) -> None:
         """One chunk (streaming) or the whole completion (buffered)."""
@@ -73,9 +72,7 @@ class ChatParser:
                 stream_failure(f"expected a JSON object, got {type(chunk).__name__}", code="malformed_event")
             )
         if chunk.get("error"):
-            raise failure_error(
-                classify_error_object(chunk["error"], vendor=self._vendor, redact=self._redact)
-            )
+            raise self.vendor_error(chunk["error"])
         self.model = self.model or chunk.get("model") or None
         self.response_id = self.response_id or chunk.get("id") or None
         for choice in chunk.get("choices") or ():
@@ -131,69 +128,32 @@ class ChatParser:
         if isinstance(arguments, str):
             await self.assembler.tool_arguments(key, arguments)
 
-    async def feed_events(self, events: AsyncIterator[SseEvent] | Iterable[SseEvent]) -> None:
-        """Every event of a stream, until ``[DONE]`` or the end of the body."""
-        if isinstance(events, AsyncIterator):
-            try:
-                async for event in events:
-                    if await self._event(event):
-                        return
-            finally:
-                close = getattr(events, "aclose", None)
-                if close is not None:
-                    await close()
-        else:
-            for event in events:
-                if await self._event(event):
-                    return
+    async def feed_body(self, body: Any) -> None:
+        """A whole (buffered) completion."""
+        await self.feed(body)
 
-    async def _event(self, event: SseEvent) -> bool:
-        data = event.data.strip()
-        if not data:
-            return False
+    def end_of_stream(self, data: str) -> bool | None:
+        """``[DONE]`` ends the stream."""
         if data == "[DONE]":
-            self.done = True
+            self.terminal = True
             return True
-        self.events += 1
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            raise failure_error(
-                stream_failure(
-                    f"{self._vendor} sent a stream event that is not JSON: {data[:120]!r}",
-                    code="malformed_event",
-                    redact=self._redact,
-                )
-            ) from None
-        await self.feed(chunk)
+        return None
+
+    async def feed_data(self, event: SseEvent, data: Any) -> bool:
+        """One chunk; the stream goes on until ``[DONE]`` or its end."""
+        await self.feed(data)
         return False
 
-    def check_termination(self, mode: str) -> None:
-        """Fail (retryably) when the stream lacks the evidence ``mode`` asks for."""
-        if mode == "eof" or self.done:
+    def check_termination(self, mode: str | None = None) -> None:
+        """Fail (retryably) when the stream lacks the evidence ``mode`` (default: the
+        ``termination`` setting) asks for."""
+        mode = mode or self.termination
+        if mode == "eof" or self.terminal:
             return
         if mode == "finish_reason" and self.finish_reason:
             return
-        marker = "data: [DONE]" if mode == "done" else "a finish_reason"
-        raise failure_error(
-            stream_failure(
-                f"{self._vendor}'s stream ended before {marker} (after {self.events} events); the partial "
-                "answer was discarded",
-                code="stream_ended_before_terminal",
-            )
-        )
+        raise self.ended_early("data: [DONE]" if mode == "done" else "a finish_reason")
 
-    async def response(self) -> LlmResponse:
-        """The final response."""
-        await self.assembler.finish_tool_calls()
-        refusal = "".join(self.refusal)
-        reason, diagnostic = chat_terminal(self.finish_reason, self.assembler.has_tool_calls, refusal)
-        return LlmResponse(
-            parts=self.assembler.parts(),
-            usage=self.assembler.usage,
-            terminal_reason=reason,
-            model=self.model,
-            response_id=self.response_id,
-            provider_finish_reason=self.finish_reason,
-            terminal_diagnostic=diagnostic,
-        )
+    def terminal_reason(self) -> tuple[TerminalReason, str | None]:
+        """The terminal reason of the finish reason (a refusal is a content filter)."""
+        return chat_terminal(self.finish_reason, self.assembler.has_tool_calls, "".join(self.refusal))

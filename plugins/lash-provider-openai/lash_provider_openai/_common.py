@@ -1,64 +1,34 @@
-"""What the Chat Completions and Responses providers share: credentials, the HTTP seam,
-the retry ladder, usage normalization, attachments, reasoning and cache dialects."""
+"""What the Chat Completions and Responses providers share: credentials and headers, the
+attachment data URLs, usage normalization, the user-content and tool-definition shapes.
+The request and attempt lifecycle is the kernel's :class:`~lash_core.providers.HttpProvider`."""
 
 from __future__ import annotations
 
 import base64
-import fnmatch
 import logging
-import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-import anyio
-import httpx
-
-from lash_core.errors import ProviderError
-from lash_core.model import (
-    AttachmentRef,
-    Cleared,
-    Deleted,
-    LlmRequest,
-    LlmResponse,
-    Message,
-    Part,
-    PartKind,
-    ProviderFailureKind,
-    Summarized,
-    TokenUsage,
-)
+from lash_core.model import AttachmentRef, LlmRequest, Message, PartKind, Role, TokenUsage, ToolSpec
 from lash_core.providers import (
-    ProviderHttp,
-    Redactor,
-    Sleep,
-    StreamCallback,
-    provider_error,
-    resolve_api_key,
-    run_with_retries,
+    TEXT_PART_KINDS,
+    AttachmentLoader,
+    HttpProvider,
+    attachment_refs,
+    render_text_part,
 )
+from lash_provider_openai._schema import project_parameters
 from lash_provider_openai.settings import OpenAISettings
 
 __all__ = [
     "AttachmentLoader",
     "OpenAIProviderBase",
-    "attachment_refs",
-    "invalid_request",
+    "function_tools",
     "normalize_usage",
-    "part_body",
+    "user_content",
 ]
 
 logger = logging.getLogger("lash_provider_openai")
-
-AttachmentLoader = Callable[[AttachmentRef], Awaitable[bytes]]
-"""Reads an attachment's bytes from the session's attachment store."""
-
-CLEARED = "[content cleared]"
-_SECRET_HEADER = re.compile(r"(?i)auth|key|token|secret|cookie|session|password")
-
-
-def invalid_request(message: str, code: str) -> ProviderError:
-    """A non-retryable ``validation`` error raised before anything is sent."""
-    return provider_error(ProviderFailureKind.VALIDATION, message, retryable=False, code=code)
 
 
 def _int(value: Any) -> int:
@@ -113,180 +83,104 @@ def normalize_usage(raw: Mapping[str, Any] | None) -> TokenUsage:
     )
 
 
-def part_body(part: Part) -> str:
-    """A part's model-visible text, honouring its prune state."""
-    state = part.prune_state
-    if isinstance(state, Cleared):
-        return CLEARED
-    if isinstance(state, Deleted):
-        return state.breadcrumb
-    if isinstance(state, Summarized):
-        return state.summary
-    return part.content
+def user_content(
+    message: Message,
+    attachments: dict[str, str],
+    *,
+    text: Callable[[str], dict[str, Any]],
+    attachment: Callable[[AttachmentRef, str], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """A user (or event) message's text and attachments as content items, in the API's
+    ``text`` and ``attachment`` (reference, data URL) shapes; event text is marked ``[event]``."""
+    items: list[dict[str, Any]] = []
+    prefix = "[event] " if message.role is Role.EVENT else ""
+    for part in message.parts:
+        if part.kind in TEXT_PART_KINDS:
+            body = render_text_part(part)
+            if body:
+                items.append(text(prefix + body))
+                prefix = ""
+        elif part.kind is PartKind.ATTACHMENT and part.attachment is not None:
+            ref = part.attachment
+            items.append(attachment(ref, attachments[ref.attachment_id]))
+    return items
 
 
-def render_text_part(part: Part) -> str:
-    """Text for parts that are plain text on the wire (text, prose, code, output, error)."""
-    body = part_body(part)
-    if part.kind is PartKind.CODE and body:
-        return f"```\n{body}\n```"
-    if part.kind is PartKind.ERROR and body:
-        return f"Error: {body}"
-    return body
+def function_tools(
+    tools: tuple[ToolSpec, ...],
+    strict_all: bool,
+    shape: Callable[[ToolSpec, dict[str, Any], bool], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The ``tools`` array: each tool's schema projected (to the strict subset where strict
+    mode is asked for and possible), then put in the API's ``shape(tool, parameters, strict)``."""
+    out = []
+    for tool in tools:
+        wanted = tool.strict or strict_all
+        parameters, strict = project_parameters(tool.input_schema, strict=wanted)
+        if wanted and not strict:
+            logger.warning("tool %r: its schema has no strict form; sending it non-strict", tool.name)
+        out.append(shape(tool, parameters, strict))
+    return out
 
 
-def attachment_refs(messages: tuple[Message, ...]) -> list[AttachmentRef]:
-    """Every attachment referenced by the messages, in order."""
-    return [p.attachment for m in messages for p in m.parts if p.kind is PartKind.ATTACHMENT and p.attachment]
+BodyBuilder = Callable[..., dict[str, Any]]
+"""``(request, settings, *, stream, attachments, reasoning_dialect, max_tokens) -> body``."""
 
 
-def _allowed(media_type: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(media_type.lower(), pattern.lower()) for pattern in patterns)
-
-
-class OpenAIProviderBase:
-    """Shared machinery of the two OpenAI providers; subclasses build bodies and parse."""
+class OpenAIProviderBase(HttpProvider):
+    """Shared machinery of the two OpenAI providers; a subclass names its settings, path,
+    ``body_builder`` and parser."""
 
     settings_class: ClassVar[type[OpenAISettings]] = OpenAISettings
+    settings: OpenAISettings
+    body_builder: ClassVar[BodyBuilder]
     kind: ClassVar[str] = "openai"
-    path: ClassVar[str] = ""
     api_media_types: ClassVar[tuple[str, ...]] = ("image/*",)
-    api_name: ClassVar[str] = ""
 
-    def __init__(
-        self,
-        settings: OpenAISettings | None = None,
-        *,
-        client: httpx.AsyncClient | None = None,
-        attachment_loader: AttachmentLoader | None = None,
-        sleep: Sleep = anyio.sleep,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        self.settings = settings if settings is not None else self.settings_class()
-        endpoint = self.settings.endpoint
-        env_var = self.settings.api_key_env or endpoint.api_key_env
-        self._env_var = env_var
-        self._api_key = resolve_api_key(self.settings.api_key, env_var, environ=environ)
-        secret_headers = [v for k, v in self.settings.headers.items() if _SECRET_HEADER.search(k)]
-        self._redactor = Redactor([self._api_key, *secret_headers])
-        self.attachment_loader = attachment_loader
-        self._sleep = sleep
+    def key_env(self) -> str:
+        """``api_key_env``, else the preset's variable (``OPENAI_API_KEY``...)."""
+        return self.settings.api_key_env or self.settings.endpoint.api_key_env
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        """``authorization: Bearer`` (when there is a key), organization and project."""
         headers: dict[str, str] = {}
-        if self._api_key:
-            headers["authorization"] = f"Bearer {self._api_key}"
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
         if self.settings.organization:
             headers["openai-organization"] = self.settings.organization
         if self.settings.project:
             headers["openai-project"] = self.settings.project
-        headers.update(self.settings.headers)
-        self.http = ProviderHttp(
-            base_url=self.settings.resolved_base_url,
-            headers=headers,
-            timeouts=self.settings.timeouts,
-            client=client,
-            redactor=self._redactor,
-            vendor=self._vendor_label(),
-            auth_hint=self._key_advice(),
-        )
+        return headers
 
-    def _vendor_label(self) -> str:
+    def vendor_label(self) -> str:
+        """The preset, ``OpenAI`` or the base URL, with the API's name."""
         name = self.settings.preset or (
             "OpenAI" if self.settings.base_url is None else self.settings.base_url
         )
         return f"{name} ({self.api_name})"
 
-    def _key_advice(self) -> str:
-        return (
-            f'check the API key: set {self._env_var} or api_key = "$env:NAME" in the provider\'s '
-            "settings, and check that the key may use this model"
-        )
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.settings.resolved_base_url!r})"
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this provider made it (an injected one stays open)."""
-        await self.http.aclose()
-
-    async def complete(self, request: LlmRequest, on_event: StreamCallback | None = None) -> LlmResponse:
-        """Run one model call (streamed when ``on_event`` is given) under the retry ladder."""
-        if self._api_key is None and self.settings.key_required:
-            raise provider_error(
-                ProviderFailureKind.AUTH,
-                f"no API key for {self._vendor_label()}: {self._key_advice()}",
-                code="missing_api_key",
-            )
-        streaming = on_event is not None
-        body = await self.build_body(request, stream=streaming)
-
-        async def attempt(callback: StreamCallback | None) -> LlmResponse:
-            return await self.attempt(body, callback, streaming=streaming)
-
-        return await run_with_retries(
-            attempt,
-            policy=self.settings.retry,
-            on_event=on_event,
-            sleep=self._sleep,
-            label=self._vendor_label(),
-        )
-
     async def build_body(self, request: LlmRequest, *, stream: bool) -> dict[str, Any]:
         """The JSON body for ``request`` (raises a validation error before anything is sent)."""
-        raise NotImplementedError
+        attachments = await self.attachment_urls(request)
+        return self.body_builder(
+            request,
+            self.settings,
+            stream=stream,
+            attachments=attachments,
+            reasoning_dialect=self.reasoning_dialect(request),
+            max_tokens=self.output_cap(request),
+        )
 
-    async def attempt(
-        self, body: dict[str, Any], on_event: StreamCallback | None, *, streaming: bool
-    ) -> LlmResponse:
-        """One HTTP attempt."""
-        raise NotImplementedError
-
-    # --- request helpers shared by both APIs -------------------------------------------
-
-    async def load_attachments(self, request: LlmRequest) -> dict[str, str]:
-        """Data URLs of the request's attachments by id, after checking every media type
-        against the model spec and the API (a clear error before any request is sent)."""
-        refs = attachment_refs(request.messages)
-        if not refs:
-            return {}
-        accepted = request.model.attachment_media_types
-        for ref in refs:
-            label = ref.name or ref.attachment_id
-            if not _allowed(ref.media_type, accepted):
-                listed = ", ".join(accepted) or "none"
-                raise invalid_request(
-                    f"attachment {label!r} has media type {ref.media_type}, which model {request.model.id!r} "
-                    f"does not accept (its attachment_media_types: {listed}); add the type to the model spec "
-                    "if the model reads it, or remove the attachment",
-                    "unsupported_attachment",
-                )
-            if not _allowed(ref.media_type, self.api_media_types):
-                raise invalid_request(
-                    f"attachment {label!r} ({ref.media_type}) cannot be sent through {self.api_name}, which "
-                    f"carries {', '.join(self.api_media_types)}; use a provider that accepts it",
-                    "unsupported_attachment",
-                )
+    async def attachment_urls(self, request: LlmRequest) -> dict[str, str]:
+        """Data URLs of the request's attachments by id (checked as for :meth:`load_attachments`)."""
+        data = await self.load_attachments(request)
         urls: dict[str, str] = {}
-        for ref in refs:
+        for ref in attachment_refs(request.messages):
             if ref.attachment_id not in urls:
-                data = request.attachment_data.get(ref.attachment_id)
-                if data is None and self.attachment_loader is not None:
-                    data = await self.attachment_loader(ref)
-                if data is None:
-                    raise invalid_request(
-                        f"the bytes of attachment {ref.attachment_id} are not in the request (the runtime loads "
-                        "them into request.attachment_data); when calling the provider directly, pass them "
-                        "there or construct it with attachment_loader=",
-                        "attachment_data_missing",
-                    )
-                encoded = base64.b64encode(data).decode("ascii")
+                encoded = base64.b64encode(data[ref.attachment_id]).decode("ascii")
                 urls[ref.attachment_id] = f"data:{ref.media_type};base64,{encoded}"
         return urls
 
     def reasoning_dialect(self, request: LlmRequest) -> str:
         """The model spec's reasoning dialect, else the preset's."""
         return request.model.reasoning_dialect or self.settings.endpoint.reasoning_dialect
-
-    def max_output_tokens(self, request: LlmRequest) -> int | None:
-        """The request's output cap, lowered by the ``max_output_tokens`` setting."""
-        caps = [c for c in (request.max_output_tokens, self.settings.max_output_tokens) if c]
-        return min(caps) if caps else None

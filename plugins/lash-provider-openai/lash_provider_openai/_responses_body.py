@@ -18,44 +18,28 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from lash_core.model import Intact, LlmRequest, Message, Part, PartKind, Role, ToolSpec
-from lash_provider_openai._common import invalid_request, part_body, render_text_part
-from lash_provider_openai._schema import project_parameters
+from lash_core.model import AttachmentRef, Intact, LlmRequest, Message, Part, PartKind, Role, ToolSpec
+from lash_core.providers import TEXT_PART_KINDS, invalid_request, part_body, render_text_part
+from lash_provider_openai._common import function_tools, user_content
 from lash_provider_openai.settings import ResponsesSettings
 
 __all__ = ["responses_body", "responses_tools"]
-
-logger = logging.getLogger("lash_provider_openai")
-
-_TEXT_KINDS = (PartKind.TEXT, PartKind.PROSE, PartKind.CODE, PartKind.OUTPUT, PartKind.ERROR)
 
 
 def _input_message(role: str, content: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "message", "role": role, "content": content}
 
 
-def _user_content(message: Message, attachments: dict[str, str]) -> list[dict[str, Any]]:
-    content: list[dict[str, Any]] = []
-    prefix = "[event] " if message.role is Role.EVENT else ""
-    for part in message.parts:
-        if part.kind in _TEXT_KINDS:
-            text = render_text_part(part)
-            if text:
-                content.append({"type": "input_text", "text": prefix + text})
-                prefix = ""
-        elif part.kind is PartKind.ATTACHMENT and part.attachment is not None:
-            ref = part.attachment
-            url = attachments[ref.attachment_id]
-            if ref.media_type.startswith("image/"):
-                content.append({"type": "input_image", "image_url": url})
-            else:
-                content.append(
-                    {"type": "input_file", "filename": ref.name or ref.attachment_id, "file_data": url}
-                )
-    return content
+def _input_text(text: str) -> dict[str, Any]:
+    return {"type": "input_text", "text": text}
+
+
+def _input_attachment(ref: AttachmentRef, url: str) -> dict[str, Any]:
+    if ref.media_type.startswith("image/"):
+        return {"type": "input_image", "image_url": url}
+    return {"type": "input_file", "filename": ref.name or ref.attachment_id, "file_data": url}
 
 
 def _reasoning_item(part: Part, store: bool) -> dict[str, Any] | None:
@@ -84,7 +68,7 @@ def _assistant_items(message: Message, store: bool) -> list[dict[str, Any]]:
             if reasoning is not None:
                 items.append(reasoning)
                 paired = True
-        elif part.kind in _TEXT_KINDS:
+        elif part.kind in TEXT_PART_KINDS:
             text = render_text_part(part)
             if not text:
                 continue
@@ -125,8 +109,8 @@ def _input(request: LlmRequest, attachments: dict[str, str], store: bool) -> lis
         if message.role is Role.ASSISTANT:
             items += _assistant_items(message, store)
         elif message.role is Role.SYSTEM:
-            texts = [render_text_part(p) for p in message.parts if p.kind in _TEXT_KINDS]
-            content = [{"type": "input_text", "text": t} for t in texts if t]
+            texts = [render_text_part(p) for p in message.parts if p.kind in TEXT_PART_KINDS]
+            content = [_input_text(t) for t in texts if t]
             if content:
                 items.append(_input_message("system", content))
         else:
@@ -139,30 +123,25 @@ def _input(request: LlmRequest, attachments: dict[str, str], store: bool) -> lis
                             "output": part_body(part),
                         }
                     )
-            content = _user_content(message, attachments)
+            content = user_content(message, attachments, text=_input_text, attachment=_input_attachment)
             if content:
                 items.append(_input_message("user", content))
     return items
 
 
+def _responses_tool(tool: ToolSpec, parameters: dict[str, Any], strict: bool) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": parameters,
+        "strict": strict,
+    }
+
+
 def responses_tools(tools: tuple[ToolSpec, ...], strict_all: bool) -> list[dict[str, Any]]:
-    """The ``tools`` array in the Responses shape."""
-    out = []
-    for tool in tools:
-        wanted = tool.strict or strict_all
-        parameters, strict = project_parameters(tool.input_schema, strict=wanted)
-        if wanted and not strict:
-            logger.warning("tool %r: its schema has no strict form; sending it non-strict", tool.name)
-        out.append(
-            {
-                "type": "function",
-                "name": tool.name,
-                "description": tool.description,
-                "parameters": parameters,
-                "strict": strict,
-            }
-        )
-    return out
+    """The ``tools`` array in the Responses shape (strict is always sent)."""
+    return function_tools(tools, strict_all, _responses_tool)
 
 
 def _reasoning(body: dict[str, Any], request: LlmRequest, settings: ResponsesSettings, dialect: str) -> None:

@@ -12,20 +12,10 @@ without a terminal event is a retryable ``stream`` failure.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
-from lash_core.model import LlmResponse, TerminalReason
-from lash_core.providers import (
-    Redactor,
-    ResponseAssembler,
-    SseEvent,
-    StreamCallback,
-    classify_error_object,
-    failure_error,
-    stream_failure,
-)
+from lash_core.model import TerminalReason
+from lash_core.providers import Redactor, StreamCallback, StreamParser, failure_error, stream_failure
 from lash_provider_openai._common import normalize_usage
 
 __all__ = ["ResponsesParser"]
@@ -39,29 +29,20 @@ def _texts(content: Any, kind: str) -> str:
     return "".join(str(c.get("text") or "") for c in content if isinstance(c, dict) and c.get("type") == kind)
 
 
-class ResponsesParser:
-    """Feeds Responses events (or a whole response object) into a :class:`ResponseAssembler`."""
+class ResponsesParser(StreamParser):
+    """Feeds Responses events (or a whole response object) into a :class:`ResponseAssembler`;
+    ``finish_reason`` is the response's ``status``."""
+
+    end_marker: ClassVar[str] = "response.completed"
+    not_an_object: ClassVar[str] = "a stream event is not a JSON object"
 
     def __init__(
         self, on_event: StreamCallback | None, *, redact: Redactor, vendor: str, expose_reasoning: bool = True
     ) -> None:
-        self.assembler = ResponseAssembler(on_event)
-        self._redact = redact
-        self._vendor = vendor
-        self._expose = expose_reasoning
+        super().__init__(on_event, redact=redact, vendor=vendor, expose_reasoning=expose_reasoning)
         self._summaries: dict[int, list[str]] = {}
-        self.model: str | None = None
-        self.response_id: str | None = None
-        self.status: str | None = None
         self.incomplete_reason: str | None = None
         self.refusal: list[str] = []
-        self.terminal = False
-        self.events = 0
-
-    def _header(self, response: Any) -> None:
-        if isinstance(response, dict):
-            self.model = response.get("model") or self.model
-            self.response_id = response.get("id") or self.response_id
 
     async def _added(self, index: int, item: dict[str, Any]) -> None:
         key = ("out", index)
@@ -113,7 +94,7 @@ class ResponsesParser:
         index = data.get("output_index", 0)
         key = ("out", index)
         if kind in ("response.created", "response.in_progress"):
-            self._header(data.get("response"))
+            self.header(data.get("response"))
         elif kind == "response.output_item.added" and isinstance(data.get("item"), dict):
             await self._added(index, data["item"])
         elif kind == "response.output_item.done" and isinstance(data.get("item"), dict):
@@ -139,17 +120,17 @@ class ResponsesParser:
             await self.finish(data.get("response") or {})
         elif kind == "response.failed":
             response = data.get("response") or {}
-            self._header(response)
+            self.header(response)
             error = response.get("error") or {"message": "the response failed without an error object"}
-            raise failure_error(classify_error_object(error, vendor=self._vendor, redact=self._redact))
+            raise self.vendor_error(error)
         elif kind == "error":
-            raise failure_error(classify_error_object(data, vendor=self._vendor, redact=self._redact))
+            raise self.vendor_error(data)
 
     async def finish(self, response: dict[str, Any]) -> None:
         """The terminal response object: status, usage and any output not streamed."""
         self.terminal = True
-        self._header(response)
-        self.status = response.get("status") or self.status
+        self.header(response)
+        self.finish_reason = response.get("status") or self.finish_reason
         details = response.get("incomplete_details")
         if isinstance(details, dict):
             self.incomplete_reason = details.get("reason")
@@ -160,88 +141,30 @@ class ResponsesParser:
         if isinstance(response.get("usage"), dict):
             await self.assembler.report_usage(normalize_usage(response["usage"]))
 
-    async def feed_response(self, response: Any) -> None:
+    async def feed_body(self, response: Any) -> None:
         """A whole (buffered) response object."""
         if not isinstance(response, dict):
             raise failure_error(
                 stream_failure("the response is not a JSON object", code="malformed_response")
             )
         if response.get("error") and response.get("status") in (None, "failed"):
-            raise failure_error(
-                classify_error_object(response["error"], vendor=self._vendor, redact=self._redact)
-            )
+            raise self.vendor_error(response["error"])
         await self.finish(response)
 
-    async def feed_events(self, events: AsyncIterator[SseEvent] | Iterable[SseEvent]) -> None:
-        """Every event of a stream, until its terminal event or the end of the body."""
-        if isinstance(events, AsyncIterator):
-            try:
-                async for event in events:
-                    if await self._event(event):
-                        return
-            finally:
-                close = getattr(events, "aclose", None)
-                if close is not None:
-                    await close()
-        else:
-            for event in events:
-                if await self._event(event):
-                    return
+    def end_of_stream(self, data: str) -> bool | None:
+        """``[DONE]`` ends the stream once the response is terminal."""
+        return self.terminal if data == "[DONE]" else None
 
-    async def _event(self, event: SseEvent) -> bool:
-        data_text = event.data.strip()
-        if not data_text or data_text == "[DONE]":
-            return data_text == "[DONE]" and self.terminal
-        self.events += 1
-        try:
-            data = json.loads(data_text)
-        except ValueError:
-            raise failure_error(
-                stream_failure(
-                    f"{self._vendor} sent a stream event that is not JSON: {data_text[:120]!r}",
-                    code="malformed_event",
-                    redact=self._redact,
-                )
-            ) from None
-        if not isinstance(data, dict):
-            raise failure_error(stream_failure("a stream event is not a JSON object", code="malformed_event"))
-        await self.handle(str(data.get("type") or event.event), data)
-        return self.terminal
-
-    def check_termination(self) -> None:
-        """Fail (retryably) when no terminal event arrived."""
-        if not self.terminal:
-            raise failure_error(
-                stream_failure(
-                    f"{self._vendor}'s stream ended before response.completed (after {self.events} events); "
-                    "the partial answer was discarded",
-                    code="stream_ended_before_terminal",
-                )
-            )
-
-    async def response(self) -> LlmResponse:
-        """The final response."""
-        await self.assembler.finish_tool_calls()
-        reason, diagnostic = self._terminal_reason()
-        return LlmResponse(
-            parts=self.assembler.parts(),
-            usage=self.assembler.usage,
-            terminal_reason=reason,
-            model=self.model,
-            response_id=self.response_id,
-            provider_finish_reason=self.status,
-            terminal_diagnostic=diagnostic,
-        )
-
-    def _terminal_reason(self) -> tuple[TerminalReason, str | None]:
-        if self.status == "incomplete":
+    def terminal_reason(self) -> tuple[TerminalReason, str | None]:
+        """The terminal reason of the status (an incomplete or cancelled response, a refusal)."""
+        if self.finish_reason == "incomplete":
             reason = self.incomplete_reason or "unknown"
             if reason in ("max_output_tokens", "max_tokens"):
                 return TerminalReason.OUTPUT_LIMIT, None
             if reason == "content_filter":
                 return TerminalReason.CONTENT_FILTER, "the provider's content filter stopped the answer"
             return TerminalReason.PROVIDER_ERROR, f"the response is incomplete: {reason}"
-        if self.status == "cancelled":
+        if self.finish_reason == "cancelled":
             return TerminalReason.CANCELLED, None
         if self.refusal:
             return TerminalReason.CONTENT_FILTER, f"the model refused: {''.join(self.refusal)}"

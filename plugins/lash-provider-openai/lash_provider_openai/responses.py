@@ -8,10 +8,8 @@ request and :mod:`._responses_parse` for the answer.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from lash_core.model import LlmRequest, LlmResponse
-from lash_core.providers import SseEvent, StreamCallback
 from lash_provider_openai._common import OpenAIProviderBase
 from lash_provider_openai._responses_body import responses_body
 from lash_provider_openai._responses_parse import ResponsesParser
@@ -27,6 +25,8 @@ class OpenAIResponsesProvider(OpenAIProviderBase):
 
     settings_class: ClassVar[type[ResponsesSettings]] = ResponsesSettings
     settings: ResponsesSettings
+    parser_class: ClassVar[type[ResponsesParser]] = ResponsesParser
+    body_builder = staticmethod(responses_body)
     path: ClassVar[str] = "responses"
     api_name: ClassVar[str] = "Responses"
     api_media_types: ClassVar[tuple[str, ...]] = (
@@ -37,42 +37,3 @@ class OpenAIResponsesProvider(OpenAIProviderBase):
         "application/vnd.openxmlformats-officedocument.*",
         "application/msword",
     )
-
-    async def build_body(self, request: LlmRequest, *, stream: bool) -> dict[str, Any]:
-        """The Responses body for ``request``."""
-        attachments = await self.load_attachments(request)
-        return responses_body(
-            request,
-            self.settings,
-            stream=stream,
-            attachments=attachments,
-            reasoning_dialect=self.reasoning_dialect(request),
-            max_tokens=self.max_output_tokens(request),
-        )
-
-    def _parser(self, on_event: StreamCallback | None) -> ResponsesParser:
-        return ResponsesParser(
-            on_event,
-            redact=self.http.redact,
-            vendor=self.http.vendor,
-            expose_reasoning=self.settings.expose_reasoning,
-        )
-
-    async def attempt(
-        self, body: dict[str, Any], on_event: StreamCallback | None, *, streaming: bool
-    ) -> LlmResponse:
-        """One HTTP attempt: post, parse the stream or the buffered body."""
-        async with self.http.post(self.path, body, stream=streaming) as reply:
-            if streaming and reply.is_event_stream:
-                parser = self._parser(on_event)
-                await parser.feed_events(reply.events())
-                parser.check_termination()
-                return await parser.response()
-            payload = await reply.read_body()
-        parser = self._parser(None)
-        if isinstance(payload, list) and all(isinstance(e, SseEvent) for e in payload):
-            await parser.feed_events(payload)
-            parser.check_termination()
-        else:
-            await parser.feed_response(payload)
-        return await parser.response()

@@ -8,12 +8,9 @@ run without a key; the default endpoints refuse to. The key is never shown in ``
 
 from __future__ import annotations
 
-from typing import Any
-
-import attrs
 from attrs import field, frozen
 
-from lash_core.providers import RetryPolicy, Timeouts
+from lash_core.providers import RetryPolicy, Timeouts, one_of, positive_tokens_or_none
 
 __all__ = ["PRESETS", "ChatSettings", "Endpoint", "OpenAISettings", "ResponsesSettings"]
 
@@ -36,20 +33,6 @@ PRESETS: dict[str | None, Endpoint] = {
 }
 
 
-def _one_of(*choices: Any) -> Any:
-    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value not in choices:
-            shown = ", ".join(repr(c) for c in choices)
-            raise ValueError(f"{attribute.name} must be one of {shown} (got {value!r})")
-
-    return check
-
-
-def _non_negative_or_none(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive number of tokens (got {value})")
-
-
 @frozen
 class OpenAISettings:
     """What both OpenAI providers share.
@@ -69,13 +52,13 @@ class OpenAISettings:
     api_key: str | None = field(default=None, repr=False)
     api_key_env: str | None = None
     base_url: str | None = None
-    preset: str | None = field(default=None, validator=_one_of(*PRESETS))
+    preset: str | None = field(default=None, validator=one_of(*PRESETS))
     organization: str | None = None
     project: str | None = None
     headers: dict[str, str] = field(factory=dict, repr=False)
     timeouts: Timeouts = field(factory=Timeouts)
     retry: RetryPolicy = field(factory=RetryPolicy)
-    max_output_tokens: int | None = field(default=None, validator=_non_negative_or_none)
+    max_output_tokens: int | None = field(default=None, validator=positive_tokens_or_none)
     strict_tools: bool = False
     parallel_tool_calls: bool | None = None
     expose_reasoning: bool = True
@@ -110,10 +93,10 @@ class ChatSettings(OpenAISettings):
     """
 
     max_tokens_field: str | None = field(
-        default=None, validator=_one_of(None, "max_tokens", "max_completion_tokens", "none")
+        default=None, validator=one_of(None, "max_tokens", "max_completion_tokens", "none")
     )
     stream_usage: bool = True
-    stream_termination: str = field(default="done", validator=_one_of("done", "finish_reason", "eof"))
+    stream_termination: str = field(default="done", validator=one_of("done", "finish_reason", "eof"))
 
 
 @frozen
@@ -131,8 +114,8 @@ class ResponsesSettings(OpenAISettings):
 
     store: bool = False
     reasoning_summary: str | None = field(
-        default="auto", validator=_one_of(None, "auto", "concise", "detailed")
+        default="auto", validator=one_of(None, "auto", "concise", "detailed")
     )
     prompt_cache_key: bool = True
     prompt_cache_retention: str | None = None
-    text_verbosity: str | None = field(default=None, validator=_one_of(None, "low", "medium", "high"))
+    text_verbosity: str | None = field(default=None, validator=one_of(None, "low", "medium", "high"))

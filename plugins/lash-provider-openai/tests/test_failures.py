@@ -13,8 +13,6 @@ from lash_provider_openai import ChatSettings, OpenAIChatProvider, OpenAIRespons
 from lash_core.errors import ProviderError
 from lash_core.model import (
     LlmRequest,
-    LlmResponse,
-    LlmStreamEvent,
     Message,
     ModelSpec,
     Part,
@@ -26,7 +24,7 @@ from lash_core.model import (
     TerminalReason,
 )
 from lash_core.providers import RetryPolicy, Timeouts
-from lash_core.testing.wire import WireExchange, WireScript, WireTransport, load_script
+from lash_core.testing.wire import WireCall, WireExchange, WireScript
 
 SCRIPTS = Path(__file__).parent / "fixtures" / "scripts"
 KEY = "sk-proj-SENTINEL-0123456789abcdefghij"
@@ -38,44 +36,18 @@ REQUEST = LlmRequest(
 )
 
 
-class Call:
-    """Runs one provider call over a script and keeps events, waits and requests."""
+class Call(WireCall):
+    """Runs one call of the ``api`` ("chat" or "responses") provider over a script and keeps
+    events, waits and requests."""
 
-    def __init__(self) -> None:
-        self.events: list[LlmStreamEvent] = []
-        self.waits: list[float] = []
-        self.transport: WireTransport | None = None
+    def __init__(self, api: str) -> None:
+        super().__init__(REQUEST, key=KEY, scripts=SCRIPTS / api)
+        self.api = api
 
-    async def on_event(self, event: LlmStreamEvent) -> None:
-        self.events.append(event)
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-    async def run(
-        self, api: str, script: WireScript | str, *, stream: bool = True, **settings: Any
-    ) -> LlmResponse:
-        if isinstance(script, str):
-            script = load_script(SCRIPTS / api / f"{script}.json")
-        self.transport = WireTransport(script)
-        settings.setdefault("api_key", KEY)
-        async with httpx.AsyncClient(transport=self.transport) as client:
-            provider: Any
-            if api == "chat":
-                provider = OpenAIChatProvider(ChatSettings(**settings), client=client, sleep=self.sleep)
-            else:
-                provider = OpenAIResponsesProvider(
-                    ResponsesSettings(**settings), client=client, sleep=self.sleep
-                )
-            return await provider.complete(REQUEST, self.on_event if stream else None)
-
-    async def fail(self, api: str, script: WireScript | str, **settings: Any) -> ProviderFailure:
-        with pytest.raises(ProviderError) as caught:
-            await self.run(api, script, **settings)
-        failure = caught.value.failure
-        assert isinstance(failure, ProviderFailure)
-        assert KEY not in str(caught.value) and KEY not in (failure.raw or "")
-        return failure
+    def provider(self, settings: dict[str, Any], client: httpx.AsyncClient) -> Any:
+        if self.api == "chat":
+            return OpenAIChatProvider(ChatSettings(**settings), client=client, sleep=self.sleep)
+        return OpenAIResponsesProvider(ResponsesSettings(**settings), client=client, sleep=self.sleep)
 
 
 def chat_stream(*chunks: dict[str, Any], done: bool = True) -> WireScript:
@@ -98,8 +70,8 @@ def choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
 @pytest.mark.parametrize("api", ["chat", "responses"])
 async def test_a_stalled_stream_times_out(api: str) -> None:
     """A stream that stops sending for longer than the idle timeout is a retryable timeout."""
-    failure = await Call().fail(
-        api, "stall", retry=RetryPolicy.disabled(), timeouts=Timeouts(stream_idle_seconds=0.05)
+    failure = await Call(api).fail(
+        "stall", retry=RetryPolicy.disabled(), timeouts=Timeouts(stream_idle_seconds=0.05)
     )
     assert (failure.kind, failure.retryable, failure.code) == (K.TIMEOUT, True, "stream_idle_timeout")
 
@@ -107,22 +79,22 @@ async def test_a_stalled_stream_times_out(api: str) -> None:
 @pytest.mark.anyio
 async def test_a_dropped_connection_is_a_retryable_transport_failure() -> None:
     """A connection that breaks mid-stream is retried as a transport failure."""
-    failure = await Call().fail("chat", "disconnect", retry=RetryPolicy.disabled())
+    failure = await Call("chat").fail("disconnect", retry=RetryPolicy.disabled())
     assert (failure.kind, failure.retryable, failure.code) == (K.TRANSPORT, True, "stream_disconnected")
 
 
 @pytest.mark.anyio
 async def test_responses_failed_mid_stream_is_retried() -> None:
     """``response.failed`` with a server error is retried, then the answer is returned."""
-    call = Call()
-    response = await call.run("responses", "failed_then_success")
+    call = Call("responses")
+    response = await call.run("failed_then_success")
     assert response.text == "Hello again." and call.waits == [2.0]
 
 
 @pytest.mark.anyio
 async def test_responses_incomplete_is_an_output_limit() -> None:
     """``response.incomplete`` for max_output_tokens ends as output_limit with the partial text."""
-    response = await Call().run("responses", "incomplete_max_output_tokens")
+    response = await Call("responses").run("incomplete_max_output_tokens")
     assert response.terminal_reason is TerminalReason.OUTPUT_LIMIT and response.text == "The answer is"
     assert response.provider_finish_reason == "incomplete"
 
@@ -136,8 +108,8 @@ async def test_the_ladder_gives_up_on_persistent_server_errors() -> None:
         "body": {"error": {"message": "boom", "type": "server_error"}},
     }
     script = WireScript("500s", [WireExchange({}, [error]) for _ in range(4)])
-    call = Call()
-    failure = await call.fail("chat", script)
+    call = Call("chat")
+    failure = await call.fail(script)
     assert failure.kind is K.TRANSPORT and "gave up after 4 attempts" in failure.message
     assert call.waits == [2.0, 4.0, 8.0]
     assert len([e for e in call.events if isinstance(e, StreamRetry)]) == 3
@@ -156,14 +128,14 @@ async def test_the_ladder_gives_up_on_persistent_server_errors() -> None:
 )
 async def test_chat_finish_reasons(finish: str, reason: TerminalReason) -> None:
     """Finish reasons map to terminal reasons; the raw value is kept."""
-    response = await Call().run("chat", chat_stream(choice({"content": "x"}), choice({}, finish)))
+    response = await Call("chat").run(chat_stream(choice({"content": "x"}), choice({}, finish)))
     assert response.terminal_reason is reason and response.provider_finish_reason == finish
 
 
 @pytest.mark.anyio
 async def test_a_refusal_is_a_content_filter() -> None:
     """A non-empty refusal ends as content_filter with the refusal in the diagnostic."""
-    response = await Call().run("chat", chat_stream(choice({"refusal": "I can't help"}), choice({}, "stop")))
+    response = await Call("chat").run(chat_stream(choice({"refusal": "I can't help"}), choice({}, "stop")))
     assert response.terminal_reason is TerminalReason.CONTENT_FILTER
     assert "I can't help" in (response.terminal_diagnostic or "")
 
@@ -172,12 +144,12 @@ async def test_a_refusal_is_a_content_filter() -> None:
 async def test_termination_evidence_is_configurable() -> None:
     """Without [DONE]: ``done`` fails, ``finish_reason`` accepts a finish reason, ``eof`` accepts anything."""
     no_done = chat_stream(choice({"content": "ok"}), choice({}, "stop"), done=False)
-    failure = await Call().fail("chat", no_done, retry=RetryPolicy.disabled())
+    failure = await Call("chat").fail(no_done, retry=RetryPolicy.disabled())
     assert failure.kind is K.STREAM and failure.code == "stream_ended_before_terminal"
-    assert (await Call().run("chat", no_done, stream_termination="finish_reason")).text == "ok"
+    assert (await Call("chat").run(no_done, stream_termination="finish_reason")).text == "ok"
     cut = chat_stream(choice({"content": "partial"}), done=False)
-    await Call().fail("chat", cut, retry=RetryPolicy.disabled(), stream_termination="finish_reason")
-    assert (await Call().run("chat", cut, stream_termination="eof")).text == "partial"
+    await Call("chat").fail(cut, retry=RetryPolicy.disabled(), stream_termination="finish_reason")
+    assert (await Call("chat").run(cut, stream_termination="eof")).text == "partial"
 
 
 @pytest.mark.anyio
@@ -186,8 +158,8 @@ async def test_an_error_chunk_mid_stream_is_classified() -> None:
     error = chat_stream(
         choice({"content": "x"}), {"error": {"message": "overloaded", "type": "server_error"}}
     )
-    call = Call()
-    failure = await call.fail("chat", error, retry=RetryPolicy.disabled())
+    call = Call("chat")
+    failure = await call.fail(error, retry=RetryPolicy.disabled())
     assert failure.kind is K.STREAM and failure.retryable
 
 
@@ -205,7 +177,7 @@ async def test_a_buffered_json_reply_to_a_stream_request_is_parsed() -> None:
     script = WireScript(
         "json", [WireExchange({}, [{"type": "status", "status": 200}, {"type": "body", "json": completion}])]
     )
-    response = await Call().run("chat", script)
+    response = await Call("chat").run(script)
     assert response.text == "plain" and response.usage.input_tokens == 3
 
 
@@ -222,8 +194,8 @@ async def test_the_api_key_never_reaches_errors_or_logs(caplog: pytest.LogCaptur
             WireExchange({}, [{"type": "http_error", "status": 401, "body": auth}]),
         ],
     )
-    call = Call()
-    failure = await call.fail("chat", script)
+    call = Call("chat")
+    failure = await call.fail(script)
     assert failure.kind is K.AUTH
     assert "[REDACTED]" in failure.message and "OPENAI_API_KEY" in failure.message
     retries = [e for e in call.events if isinstance(e, StreamRetry)]
@@ -246,10 +218,10 @@ async def test_a_missing_key_fails_before_any_request() -> None:
 @pytest.mark.anyio
 async def test_a_local_server_needs_no_key() -> None:
     """With a custom base_url and no key, the request goes out without Authorization."""
-    call = Call()
+    call = Call("chat")
     script = chat_stream(choice({"content": "local"}), choice({}, "stop"))
     response = await call.run(
-        "chat", script, api_key=None, api_key_env="LASH_TEST_NEVER_SET", base_url="http://localhost:8000/v1"
+        script, api_key=None, api_key_env="LASH_TEST_NEVER_SET", base_url="http://localhost:8000/v1"
     )
     assert response.text == "local"
     assert call.transport is not None
@@ -270,7 +242,7 @@ async def test_credential_headers_are_redacted_but_plain_ones_are_not() -> None:
         }
     }
     script = WireScript("gw", [WireExchange({}, [{"type": "http_error", "status": 401, "body": body}])])
-    failure = await Call().fail(
-        "chat", script, headers={"x-gateway-key": "gw-secret-123", "X-Title": "lash-demo"}
+    failure = await Call("chat").fail(
+        script, headers={"x-gateway-key": "gw-secret-123", "X-Title": "lash-demo"}
     )
     assert "gw-secret-123" not in failure.message and "lash-demo" in failure.message

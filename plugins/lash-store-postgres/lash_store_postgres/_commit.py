@@ -1,9 +1,9 @@
 """The turn commit in SQL: one transaction, in the contract's order (private).
 
-The session's advisory lock serializes commits and lease changes of one session; the
-head row is compared and set under it. Anything that fails raises and rolls the whole
-transaction back, so a failed commit leaves no node, head, usage, claim, outbox or
-attachment change behind.
+The session's advisory lock serializes commits, lease changes and active-turn input
+enqueues of one session; the head row is compared and set under it. Anything that fails
+raises and rolls the whole transaction back, so a failed commit leaves no node, head,
+usage, claim, outbox or attachment change behind.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def commit(tx: Tx, commit: TurnCommit) -> CommitResult:
     _complete(tx, "inputs", "input_id", "completed", sid, commit.completed_input_claims)
     _complete(tx, "work_batches", "batch_id", "completed", sid, commit.completed_work_claims)
     if commit.defer_active_inputs_of_turn is not None:
-        _inputs.defer_missed(tx, sid, commit.defer_active_inputs_of_turn, lease_row.live_generation)
+        _inputs.defer_unclaimed_active(tx, sid, lease_row.live_generation)
     enqueued: tuple[QueuedWorkBatch, ...] = tuple(_work.insert(tx, draft) for draft in commit.enqueue_work)
     if commit.attachment_ids:
         tx.execute(

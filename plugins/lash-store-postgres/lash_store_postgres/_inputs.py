@@ -25,6 +25,7 @@ from lash_core.store.inputs import (
     CancelTarget,
     InputBoundary,
     InputClaim,
+    InputIngress,
     NextTurn,
     PendingInput,
     PendingInputDraft,
@@ -88,16 +89,38 @@ def _existing(tx: Tx, draft: PendingInputDraft, content: str) -> PendingInput | 
     return input_record(existing)
 
 
+def _turn_committed(tx: Tx, session_id: str, turn_id: str) -> bool:
+    """True when the session holds the commit stamp of ``turn_id``."""
+    return (
+        tx.one(
+            "SELECT 1 AS found FROM {s}.turn_commits WHERE session_id = %s AND turn_id = %s",
+            (session_id, turn_id),
+        )
+        is not None
+    )
+
+
 def enqueue(tx: Tx, draft: PendingInputDraft) -> PendingInput:
-    """Record the input, or return the row with the same source key / id and content."""
+    """Record the input, or return the row with the same source key / id and content.
+
+    Active-turn input for a turn the session already committed is recorded as a deferred
+    next-turn input (no checkpoint of that turn will claim it). The check runs under the
+    session's advisory lock, which a commit holds for its whole transaction: a racing commit
+    either comes first (and the check sees its stamp) or comes after the insert (and its
+    deferral sees the row).
+    """
     content = input_content_digest(draft.ingress, draft.input)
     # A concurrent enqueue of the same key makes the INSERT do nothing; the second pass finds its row.
     for _ in range(2):
         found = _existing(tx, draft, content)
         if found is not None:
             return found
-        ingress = draft.ingress
+        ingress: InputIngress = draft.ingress
         active = ingress if isinstance(ingress, ActiveTurn) else None
+        if active is not None:
+            tx.lock_session(draft.session_id)
+            if _turn_committed(tx, draft.session_id, active.turn_id):
+                ingress, active = NextTurn(), None
         state = PendingInputState.PENDING_ACTIVE if active else PendingInputState.DEFERRED_NEXT_TURN
         row = tx.one(
             "INSERT INTO {s}.inputs (session_id, input_id, enqueue_seq, source_key, ingress_json, "
@@ -256,14 +279,14 @@ def abandon(tx: Tx, ref: ClaimRef) -> int:
     )
 
 
-def defer_missed(tx: Tx, session_id: str, turn_id: str, gen: int | None) -> None:
-    """A committed turn's active inputs it did not accept become next-turn inputs: those still
-    ``pending_active``, and ``accepted`` ones whose claim is not live (``gen``: the live generation)."""
+def defer_unclaimed_active(tx: Tx, session_id: str, gen: int | None) -> None:
+    """A commit ended a logical turn: every active input of the session not under a live claim
+    (``gen``: the live generation) becomes a next-turn input: the turn's missed ones, and
+    orphans of turns that never committed (under the session lease no other turn runs)."""
     tx.execute(
         "UPDATE {s}.inputs SET state = 'deferred_next_turn', ingress_json = %(next)s, active_turn_id = NULL, "
         "min_boundary = NULL, claim_id = NULL, claim_token = NULL, claim_owner_json = NULL, "
         "claim_generation = NULL, claimed_at_ms = NULL "
-        "WHERE session_id = %(sid)s AND active_turn_id = %(turn)s "
-        f"AND (state = 'pending_active' OR (state = 'accepted' AND {NOT_LIVE_CLAIM}))",
-        {"next": _NEXT_TURN_JSON, "sid": session_id, "turn": turn_id, "gen": gen},
+        f"WHERE session_id = %(sid)s AND state IN ('pending_active', 'accepted') AND {NOT_LIVE_CLAIM}",
+        {"next": _NEXT_TURN_JSON, "sid": session_id, "gen": gen},
     )

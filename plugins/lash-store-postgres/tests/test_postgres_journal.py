@@ -3,7 +3,6 @@ entries outlive the worker, a crashed turn is replayed by a new worker."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -12,14 +11,13 @@ import pytest
 from lash_store_postgres import PostgresEffectJournal, PostgresSettings, PostgresStore, journaling_host
 from lash_store_postgres import plugin as postgres_plugin
 
-from lash_core import tool
 from lash_core.effects import DurabilityTier
 from lash_core.effects_journal import JournalEntry, JournalingEffectHost, JournalStatus, turn_scope_id
-from lash_core.model import LlmRequest, LlmResponse, PartKind
 from lash_core.runtime import Runtime
-from lash_core.testing import FunctionProvider, ScriptedProvider, SimulatedCrash, call, reply_tool_calls
+from lash_core.testing import ScriptedProvider
+from lash_core.testing.effects import CrashingJournal, effect_host_plugin, expect_crash
 from lash_core.testing.runtime import scripted_runtime
-from lash_hookspecs import hookimpl
+from lash_core.testing.scenarios import WeatherTurn
 
 pytestmark = pytest.mark.anyio
 
@@ -106,73 +104,11 @@ async def test_entries_outlive_the_worker_and_go_with_their_session(
         await store.close()
 
 
-class Scenario:
-    """A model call, two tool calls, a model call; counts what really ran."""
-
-    def __init__(self) -> None:
-        self.tool_calls: Counter[str] = Counter()
-        counts = self.tool_calls
-
-        @tool
-        def weather(city: str) -> str:
-            """The weather in a city."""
-            counts["weather"] += 1
-            return f"sunny in {city}"
-
-        @tool
-        def population(city: str) -> int:
-            """The population of a city."""
-            counts["population"] += 1
-            return 2_100_000
-
-        self.tools = [weather, population]
-        self.provider = FunctionProvider(self._reply)
-
-    def _reply(self, request: LlmRequest) -> LlmResponse | str:
-        results = [p.content for p in request.messages[-1].parts if p.kind is PartKind.TOOL_RESULT]
-        if results:
-            return f"{results[0]}; {results[1]} people"
-        reply = reply_tool_calls(
-            call("weather", {"city": "Paris"}, call_id="c1"),
-            call("population", {"city": "Paris"}, call_id="c2"),
-        )
-        assert reply.response is not None
-        return reply.response
-
-
-class CrashAfter:
-    """A journal wrapper: the ``after``-th put is journaled, then the "process" dies."""
-
-    def __init__(self, inner: PostgresEffectJournal, after: int) -> None:
-        self.inner, self.after, self.puts = inner, after, 0
-
-    async def get(self, scope_id: str, replay_key: str) -> JournalEntry | None:
-        if self.puts >= self.after:
-            raise SimulatedCrash(replay_key, self.puts)
-        return await self.inner.get(scope_id, replay_key)
-
-    async def put(self, entry: JournalEntry) -> None:
-        if self.puts >= self.after:
-            raise SimulatedCrash(entry.replay_key, self.puts)
-        await self.inner.put(entry)
-        self.puts += 1
-        if self.puts == self.after:
-            raise SimulatedCrash(entry.replay_key, self.puts)
-
-
-def _worker(scenario: Scenario, journal: Any, settings: PostgresSettings) -> Runtime:
-    class HostPlugin:
-        lash_plugin_name = "test-postgres-journal-host"
-
-        @hookimpl
-        def register_effect_hosts(self, register: Any) -> None:
-            register("journal", lambda settings=None: JournalingEffectHost(journal))
-
+def _worker(scenario: WeatherTurn, journal: Any, settings: PostgresSettings) -> Runtime:
     store = {"type": "postgres", "settings": {"dsn": settings.dsn, "schema": settings.schema}}
-    return scripted_runtime(
-        scenario.provider,
-        tools=scenario.tools,
-        plugins=[postgres_plugin, HostPlugin()],
+    return scenario.runtime(
+        postgres_plugin,
+        effect_host_plugin(JournalingEffectHost(journal), "journal"),
         config={"store": store, "effect_host": {"type": "journal"}, "owner_id": "worker"},
     )
 
@@ -181,19 +117,16 @@ def _worker(scenario: Scenario, journal: Any, settings: PostgresSettings) -> Run
 async def test_a_crashed_turn_is_replayed_by_a_new_worker(settings: PostgresSettings, k: int) -> None:
     """After a crash with k effects journaled, a new worker re-running the turn repeats none of them."""
     crashed_journal = PostgresEffectJournal(settings)
-    crashed = False
     try:
-        async with _worker(Scenario(), CrashAfter(crashed_journal, k), settings) as runtime:
-            session = await runtime.session("s1")
-            await session.turn("weather and population of Paris?", turn_id="t1").run()
-    except* SimulatedCrash:
-        crashed = True
+        with expect_crash():
+            async with _worker(WeatherTurn(), CrashingJournal(crashed_journal, k), settings) as runtime:
+                session = await runtime.session("s1")
+                await session.turn("weather and population of Paris?", turn_id="t1").run()
     finally:
         await crashed_journal.aclose()
-    assert crashed
     journal = PostgresEffectJournal(settings)
     try:
-        scenario = Scenario()
+        scenario = WeatherTurn()
         async with _worker(scenario, journal, settings) as runtime:
             session = await runtime.session("s1")
             result = await session.turn("weather and population of Paris?", turn_id="t1").run()

@@ -24,6 +24,7 @@ from lash_core.store.inputs import (
     CancelTarget,
     InputBoundary,
     InputClaim,
+    InputIngress,
     NextTurn,
     PendingInput,
     PendingInputDraft,
@@ -57,14 +58,13 @@ class InputsFacet(SqliteBase):
     """The pending turn input facet."""
 
     async def enqueue_input(self, draft: PendingInputDraft) -> PendingInput:
-        """Record the input, or return the row with the same source key / id and content."""
+        """Record the input, or return the row with the same source key / id and content.
+
+        Active-turn input for a turn the session already committed is recorded as a deferred
+        next-turn input (no checkpoint of that turn will claim it); the check and the insert are
+        one write transaction, so a racing commit either defers the row or is seen here.
+        """
         content = input_content_digest(draft.ingress, draft.input)
-        state = (
-            PendingInputState.DEFERRED_NEXT_TURN
-            if isinstance(draft.ingress, NextTurn)
-            else PendingInputState.PENDING_ACTIVE
-        )
-        ingress_json = dumps(draft.ingress)
         input_json = dumps(draft.input)
 
         def run(conn: sqlite3.Connection) -> PendingInput:
@@ -97,8 +97,11 @@ class InputsFacet(SqliteBase):
                     )
                     raise SourceKeyConflict(draft.session_id, key, what)
                 return input_from_row(existing)
-            ingress = draft.ingress
+            ingress: InputIngress = draft.ingress
             active = ingress if isinstance(ingress, ActiveTurn) else None
+            if active is not None and _turn_committed(conn, draft.session_id, active.turn_id):
+                ingress, active = NextTurn(), None
+            state = PendingInputState.PENDING_ACTIVE if active else PendingInputState.DEFERRED_NEXT_TURN
             seq = next_seq(conn)
             conn.execute(
                 "INSERT INTO inputs (enqueue_seq, session_id, input_id, source_key, content_digest, state, "
@@ -113,7 +116,7 @@ class InputsFacet(SqliteBase):
                     state.value,
                     active.turn_id if active else None,
                     active.min_boundary.value if active else None,
-                    ingress_json,
+                    dumps(ingress),
                     input_json,
                     self._now(),
                 ),
@@ -283,6 +286,16 @@ class InputsFacet(SqliteBase):
             return released
 
         return await self._check_open().write(run)
+
+
+def _turn_committed(conn: sqlite3.Connection, session_id: str, turn_id: str) -> bool:
+    """True when the session holds the commit stamp of ``turn_id``."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM turn_commits WHERE session_id = ? AND turn_id = ?", (session_id, turn_id)
+        ).fetchone()
+        is not None
+    )
 
 
 def _find(conn: sqlite3.Connection, session_id: str, target: CancelTarget) -> sqlite3.Row | None:

@@ -30,7 +30,7 @@ from lash_core.store.contract import (
 )
 from lash_core.store.inputs import NextTurn, PendingInputState
 from lash_core.store.queued_work import QueuedWorkBatch, WorkState, work_class
-from lash_store_sqlite._base import check_fence, claim_live, dumps, live_generation, loads, owns, release
+from lash_store_sqlite._base import check_fence, dumps, live_generation, loads, owns, release
 from lash_store_sqlite._inputs import InputsFacet
 from lash_store_sqlite._leases import LeasesFacet
 from lash_store_sqlite._maintenance import MaintenanceFacet, drop_orphan_blobs
@@ -269,7 +269,8 @@ def _check_completions(conn: sqlite3.Connection, commit: TurnCommit) -> None:
 
 
 def _apply_queues(conn: sqlite3.Connection, commit: TurnCommit, now: int) -> tuple[QueuedWorkBatch, ...]:
-    """Complete the commit's claims, defer the turn's missed active inputs, enqueue the outbox."""
+    """Complete the commit's claims, defer the session's unclaimed active inputs when the commit
+    ends a logical turn, enqueue the outbox."""
     sid = commit.session_id
     for ref in commit.completed_input_claims:
         conn.executemany(
@@ -281,20 +282,23 @@ def _apply_queues(conn: sqlite3.Connection, commit: TurnCommit, now: int) -> tup
             f"UPDATE work_batches SET state = ?, {_CLEAR_CLAIM} WHERE session_id = ? AND batch_id = ?",
             [(WorkState.COMPLETED.value, sid, item_id) for item_id in ref.item_ids],
         )
-    turn_id = commit.defer_active_inputs_of_turn
-    if turn_id is not None:
+    if commit.defer_active_inputs_of_turn is not None:
+        # The logical turn ended, and under the session lease no other turn runs: every active
+        # input not under a live claim (this turn's missed ones, orphans of turns that never
+        # committed) waits for the next turn.
         generation = live_generation(conn, sid, now)
-        rows = conn.execute(
-            "SELECT * FROM inputs WHERE session_id = ? AND active_turn_id = ? AND state IN (?, ?)",
-            (sid, turn_id, PendingInputState.PENDING_ACTIVE.value, PendingInputState.ACCEPTED.value),
-        ).fetchall()
-        next_turn = dumps(NextTurn())
-        for row in rows:
-            missed = row["state"] == PendingInputState.PENDING_ACTIVE.value or not claim_live(row, generation)
-            if missed:
-                conn.execute(
-                    f"UPDATE inputs SET state = ?, ingress_json = ?, active_turn_id = NULL, min_boundary = NULL, "
-                    f"{_CLEAR_CLAIM} WHERE enqueue_seq = ?",
-                    (PendingInputState.DEFERRED_NEXT_TURN.value, next_turn, row["enqueue_seq"]),
-                )
+        conn.execute(
+            "UPDATE inputs SET state = ?, ingress_json = ?, active_turn_id = NULL, min_boundary = NULL, "
+            f"{_CLEAR_CLAIM} WHERE session_id = ? AND state IN (?, ?) "
+            "AND (claim_id IS NULL OR ? IS NULL OR claim_generation != ?)",
+            (
+                PendingInputState.DEFERRED_NEXT_TURN.value,
+                dumps(NextTurn()),
+                sid,
+                PendingInputState.PENDING_ACTIVE.value,
+                PendingInputState.ACCEPTED.value,
+                generation,
+                generation,
+            ),
+        )
     return tuple(enqueue_batch(conn, draft, now) for draft in commit.enqueue_work)

@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,79 +22,26 @@ import pytest
 from lash_store_sqlite import SqliteEffectJournal, SqliteJournalSettings
 from lash_store_sqlite import plugin as sqlite_plugin
 
-from lash_core import tool
 from lash_core.effects import DurabilityTier
 from lash_core.effects_journal import JournalEntry, JournalingEffectHost, JournalStatus
 from lash_core.errors import ReplayMismatch
-from lash_core.model import AssembledTurn, AssistantMessage, Finished, LlmRequest, LlmResponse, PartKind
+from lash_core.model import AssembledTurn, AssistantMessage, Finished
 from lash_core.runtime import Runtime
-from lash_core.store import turn_commit_hash
-from lash_core.testing import FunctionProvider, SimulatedCrash, call, reply_tool_calls, scripted_runtime
-from lash_hookspecs import hookimpl
+from lash_core.testing.effects import CrashingJournal, effect_host_plugin, expect_crash
+from lash_core.testing.scenarios import ANSWER, INPUT, WeatherTurn, stored_commit_hash
+from lash_core.testing.scenarios import DURABLE_KEYS as KEYS
 
 pytestmark = pytest.mark.anyio
 
-INPUT = "What is the weather and population of Paris?"
-ANSWER = "sunny in Paris; 2100000 people"
-KEYS = [
-    "s1:t1:llm_call:1",
-    "s1:t1:tool_attempt:2",
-    "s1:t1:tool_attempt:3",
-    "s1:t1:checkpoint:4",
-    "s1:t1:llm_call:5",
-    "s1:t1:checkpoint:6",
-]
 
-
-class Scenario:
-    """A fresh provider and fresh tools; each counts its calls.
-
-    ``crash_on_model_call=n``: the n-th model call kills the process (``os._exit(17)``).
-    """
-
-    def __init__(self, city: str = "Paris", crash_on_model_call: int | None = None) -> None:
-        self.city = city
-        self.crash_on_model_call = crash_on_model_call
-        self.tool_calls: Counter[str] = Counter()
-        counts = self.tool_calls
-
-        @tool
-        def weather(city: str) -> str:
-            """The weather in a city."""
-            counts["weather"] += 1
-            return f"sunny in {city}"
-
-        @tool
-        def population(city: str) -> int:
-            """The population of a city."""
-            counts["population"] += 1
-            return 2_100_000
-
-        self.tools = [weather, population]
-        self.provider = FunctionProvider(self._reply)
-
-    def _reply(self, request: LlmRequest) -> LlmResponse | str:
-        if len(self.provider.requests) == self.crash_on_model_call:
-            os._exit(17)  # a hard crash: no cleanup, no commit
-        results = [p.content for p in request.messages[-1].parts if p.kind is PartKind.TOOL_RESULT]
-        if results:
-            return f"{results[0]}; {results[1]} people"
-        reply = reply_tool_calls(
-            call("weather", {"city": self.city}, call_id="c1"),
-            call("population", {"city": self.city}, call_id="c2"),
-        )
-        assert reply.response is not None
-        return reply.response
-
-    @property
-    def model_calls(self) -> int:
-        """How many times the provider was called."""
-        return len(self.provider.requests)
+def _die_in_the_second_model_call(call: int) -> None:
+    if call == 2:
+        os._exit(17)  # a hard crash: no cleanup, no commit
 
 
 async def child_main(path: str) -> None:
     """The crash test's child process: run the turn and die in the second model call."""
-    scenario = Scenario(crash_on_model_call=2)
+    scenario = WeatherTurn(on_model_call=_die_in_the_second_model_call)
     async with runtime(scenario, Path(path)) as rt:
         await (await rt.session("s1")).turn(INPUT, turn_id="t1").run()
 
@@ -108,64 +54,16 @@ def config(path: Path, host: str = "sqlite-journal") -> dict[str, Any]:
     }
 
 
-class CrashingJournal:
-    """The SQLite journal; the ``after``-th put is stored, then the "process" dies."""
-
-    def __init__(self, path: Path, after: int) -> None:
-        self.inner = SqliteEffectJournal(SqliteJournalSettings(path=str(path)))
-        self.after = after
-        self.puts = 0
-        self.crashed = False
-
-    async def get(self, scope_id: str, replay_key: str) -> JournalEntry | None:
-        if self.crashed:
-            raise SimulatedCrash(replay_key, self.puts)
-        return await self.inner.get(scope_id, replay_key)
-
-    async def put(self, entry: JournalEntry) -> None:
-        if self.crashed:
-            raise SimulatedCrash(entry.replay_key, self.puts)
-        await self.inner.put(entry)
-        self.puts += 1
-        if self.puts == self.after:
-            self.crashed = True
-            raise SimulatedCrash(entry.replay_key, self.puts)
-
-
-def crashing_plugin(journal: CrashingJournal) -> object:
-    """Registers effect host ``crashing-journal`` over ``journal``."""
-
-    class CrashingPlugin:
-        lash_plugin_name = "test-crashing-journal"
-
-        @hookimpl
-        def register_effect_hosts(self, register: Any) -> None:
-            register("crashing-journal", lambda settings=None: JournalingEffectHost(journal))
-
-    return CrashingPlugin()
-
-
-def runtime(scenario: Any, path: Path, *plugins: object, host: str = "sqlite-journal") -> Runtime:
+def runtime(scenario: WeatherTurn, path: Path, *plugins: object, host: str = "sqlite-journal") -> Runtime:
     """A runtime over the database at ``path``."""
-    return scripted_runtime(
-        scenario.provider,
-        tools=scenario.tools,
-        plugins=[sqlite_plugin, *plugins],
-        config=config(path, host),
-    )
+    return scenario.runtime(sqlite_plugin, *plugins, config=config(path, host))
 
 
-async def run_turn(scenario: Any, path: Path, text: str = INPUT) -> tuple[AssembledTurn, str]:
+async def run_turn(scenario: WeatherTurn, path: Path, text: str = INPUT) -> tuple[AssembledTurn, str]:
     """Run turn ``t1`` of ``s1`` in a fresh runtime; return it and its stored commit hash."""
     async with runtime(scenario, path) as rt:
         result = await (await rt.session("s1")).turn(text, turn_id="t1").run()
-        record = await rt.store.load_session("s1")
-        assert record is not None
-        head = record.head
-        messages = [n.message for n in record.nodes if n.turn_id == "t1"]
-        commit_hash = turn_commit_hash(
-            "t1", [head.current_frame_id], messages, result.outcome, head.ledger.entries, head.plugin_state
-        )
+        commit_hash = await stored_commit_hash(rt.store, result.outcome)
     return result, commit_hash
 
 
@@ -181,22 +79,20 @@ def journal_rows(path: Path) -> list[tuple[str, str, str]]:
 
 async def crash_after(path: Path, k: int) -> None:
     """Run the turn until the k-th effect is journaled, then "die"."""
-    journal = CrashingJournal(path, k)
-    crashed = False
+    journal = SqliteEffectJournal(SqliteJournalSettings(path=str(path)))
+    plugin = effect_host_plugin(JournalingEffectHost(CrashingJournal(journal, k)), "crashing-journal")
     try:
-        async with runtime(Scenario(), path, crashing_plugin(journal), host="crashing-journal") as rt:
-            await (await rt.session("s1")).turn(INPUT, turn_id="t1").run()
-    except* SimulatedCrash:
-        crashed = True
+        with expect_crash():
+            async with runtime(WeatherTurn(), path, plugin, host="crashing-journal") as rt:
+                await (await rt.session("s1")).turn(INPUT, turn_id="t1").run()
     finally:
-        await journal.inner.aclose()
-    assert crashed, "the simulated crash did not propagate out of the turn"
+        await journal.aclose()
 
 
 async def test_uninterrupted_run_journals_every_effect_in_the_database(tmp_path: Path) -> None:
     """Every effect of the turn is a completed row of the store's database file."""
     path = tmp_path / "sessions.db"
-    result, _ = await run_turn(Scenario(), path)
+    result, _ = await run_turn(WeatherTurn(), path)
     assert result.outcome == Finished(AssistantMessage(ANSWER))
     rows = journal_rows(path)
     assert [r[0] for r in rows] == sorted(KEYS)
@@ -207,13 +103,13 @@ async def test_uninterrupted_run_journals_every_effect_in_the_database(tmp_path:
 async def test_redriven_turn_replays_recorded_results(tmp_path: Path, k: int) -> None:
     """After a crash following k effects, a fresh runtime repeats no recorded model or tool call
     and commits the same turn as an uninterrupted run."""
-    reference, reference_hash = await run_turn(Scenario(), tmp_path / "reference.db")
+    reference, reference_hash = await run_turn(WeatherTurn(), tmp_path / "reference.db")
     path = tmp_path / "sessions.db"
     await crash_after(path, k)
     recorded = {r[0] for r in journal_rows(path)}
     # at least k: the other tool of the concurrent round may have been journaled as well
     assert len(recorded) >= k and recorded <= set(KEYS)
-    scenario = Scenario()
+    scenario = WeatherTurn()
     result, commit_hash = await run_turn(scenario, path)
     model_keys = {"s1:t1:llm_call:1", "s1:t1:llm_call:5"}
     assert scenario.model_calls == len(model_keys - recorded)
@@ -248,8 +144,8 @@ async def test_turn_killed_in_a_subprocess_is_replayed_without_repeats(tmp_path:
     )
     assert done.returncode == 17, done.stderr.decode()
     assert [r[0] for r in journal_rows(path)] == sorted(KEYS[:4])
-    reference, reference_hash = await run_turn(Scenario(), tmp_path / "reference.db")
-    scenario = Scenario()
+    reference, reference_hash = await run_turn(WeatherTurn(), tmp_path / "reference.db")
+    scenario = WeatherTurn()
     result, commit_hash = await run_turn(scenario, path)
     assert scenario.model_calls == 1 and sum(scenario.tool_calls.values()) == 0
     assert result.messages == reference.messages and commit_hash == reference_hash
@@ -259,7 +155,7 @@ async def test_mismatching_replay_fails_naming_the_step(tmp_path: Path) -> None:
     """Re-driving a crashed turn with another input raises ReplayMismatch naming the model call's key."""
     path = tmp_path / "sessions.db"
     await crash_after(path, 2)
-    scenario = Scenario()
+    scenario = WeatherTurn()
     with pytest.raises(ReplayMismatch) as caught:
         await run_turn(scenario, path, text="What about Rome?")
     message = str(caught.value)
@@ -291,14 +187,14 @@ async def test_first_put_wins_across_connections(tmp_path: Path) -> None:
 async def test_deleting_a_session_deletes_its_journal(tmp_path: Path) -> None:
     """delete_session removes the session's journal rows and leaves other sessions' rows."""
     path = tmp_path / "sessions.db"
-    await run_turn(Scenario(), path)
+    await run_turn(WeatherTurn(), path)
     journal = SqliteEffectJournal(SqliteJournalSettings(path=str(path)))
     await journal.put(
         JournalEntry(
             "s2:t1", "s2:t1:llm_call:1", "llm_call", "f" * 64, JournalStatus.COMPLETED, "1", None, "s2"
         )
     )
-    async with runtime(Scenario(), path) as rt:
+    async with runtime(WeatherTurn(), path) as rt:
         assert await rt.store.delete_session("s1")
     assert [r[0] for r in journal_rows(path)] == ["s2:t1:llm_call:1"]
     await journal.aclose()
