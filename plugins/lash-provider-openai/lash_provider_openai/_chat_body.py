@@ -50,7 +50,7 @@ def _arguments(content: str, intact: bool) -> str:
     return content if intact and content.strip() else "{}"
 
 
-def _assistant(message: Message) -> dict[str, Any] | None:
+def _assistant(message: Message, empty_content: str | None) -> dict[str, Any] | None:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     details: list[Any] = []
@@ -76,7 +76,7 @@ def _assistant(message: Message) -> dict[str, Any] | None:
                 details.extend(replay)
     if not texts and not calls:
         return None
-    out: dict[str, Any] = {"role": "assistant", "content": "\n\n".join(texts) if texts else None}
+    out: dict[str, Any] = {"role": "assistant", "content": "\n\n".join(texts) if texts else empty_content}
     if calls:
         out["tool_calls"] = calls
     if details:
@@ -84,13 +84,15 @@ def _assistant(message: Message) -> dict[str, Any] | None:
     return out
 
 
-def _messages(request: LlmRequest, attachments: dict[str, str]) -> list[dict[str, Any]]:
+def _messages(
+    request: LlmRequest, attachments: dict[str, str], empty_content: str | None = None
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if request.system_prompt.strip():
         out.append({"role": "system", "content": request.system_prompt})
     for message in request.messages:
         if message.role is Role.ASSISTANT:
-            assistant = _assistant(message)
+            assistant = _assistant(message, empty_content)
             if assistant is not None:
                 out.append(assistant)
             continue
@@ -190,7 +192,11 @@ def chat_body(
             "use openai, anthropic, gemini or none",
             "unsupported_cache_dialect",
         )
-    body: dict[str, Any] = {"model": request.model.id, "messages": _messages(request, attachments)}
+    empty_content = "" if settings.tool_call_content == "empty" else None
+    body: dict[str, Any] = {
+        "model": request.model.id,
+        "messages": _messages(request, attachments, empty_content),
+    }
     if stream:
         body["stream"] = True
         if settings.stream_usage:

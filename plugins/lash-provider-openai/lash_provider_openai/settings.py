@@ -89,7 +89,10 @@ class ChatSettings(OpenAISettings):
     * ``stream_usage``: ask for a final usage chunk (``stream_options.include_usage``);
     * ``stream_termination``: what proves a stream complete: ``done`` (the ``[DONE]``
       marker, default), ``finish_reason`` (any finish reason) or ``eof`` (nothing; for
-      servers that just close the stream).
+      servers that just close the stream);
+    * ``tool_call_content``: what ``content`` an assistant message with tool calls and no
+      prose carries: ``null`` (OpenAI's form, default) or ``empty`` (an empty string, for
+      compatible servers that refuse null there, such as llama.cpp's server).
     """
 
     max_tokens_field: str | None = field(
@@ -97,6 +100,7 @@ class ChatSettings(OpenAISettings):
     )
     stream_usage: bool = True
     stream_termination: str = field(default="done", validator=one_of("done", "finish_reason", "eof"))
+    tool_call_content: str = field(default="null", validator=one_of("null", "empty"))
 
 
 @frozen

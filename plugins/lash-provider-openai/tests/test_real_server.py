@@ -478,3 +478,32 @@ async def test_a_tool_call_history_is_accepted_by_the_server(
             sdk_check(request.content, streaming=False)  # what was sent is valid OpenAI
     assert response.text.strip()
     assert response.usage.output_tokens > 0
+
+
+@pytest.mark.anyio
+async def test_a_tool_call_history_is_accepted_with_empty_tool_call_content(
+    llm_server: Any, wire: list[httpx.Request], sdk_check: SdkCheck
+) -> None:
+    """With ``tool_call_content = "empty"`` the same history (tool call, no prose) is accepted by
+    the real server and answered."""
+    provider = OpenAIChatProvider(
+        ChatSettings(
+            base_url=llm_server.base_url,
+            retry=RetryPolicy(max_attempts=1),
+            max_output_tokens=CAP,
+            tool_call_content="empty",
+        )
+    )
+    try:
+        with anyio.fail_after(GUARD_SECONDS):
+            response = await provider.complete(full_request(llm_server.model, attachments=False))
+    finally:
+        await provider.aclose()
+    for request in wire:
+        sdk_check(request.content, streaming=False)  # still valid OpenAI
+    sent = json.loads(wire[-1].content)
+    tool_call_turns = [m for m in sent["messages"] if m["role"] == "assistant" and m.get("tool_calls")]
+    assert tool_call_turns
+    assert all(m["content"] is not None for m in tool_call_turns)
+    assert any(m["content"] == "" for m in tool_call_turns)
+    assert response.usage.output_tokens > 0
