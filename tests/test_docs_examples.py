@@ -11,11 +11,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_streamed_tool_turn_example_prints_activities_outcome_and_usage() -> None:
+def test_streamed_tool_turn_example_prints_activities_outcome_and_usage(tmp_path: Path) -> None:
     """docs/examples/streamed_tool_turn.py streams a tool turn and prints outcome and usage."""
     script = ROOT / "docs" / "examples" / "streamed_tool_turn.py"
+    env = {**os.environ, "LASH_DATA_DIR": str(tmp_path)}  # its traces go here, not to the home directory
     done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True, env=env
     )
     lines = done.stdout.splitlines()
     activities = [json.loads(line.split(" ", 1)[1]) for line in lines if line.startswith("activity ")]
