@@ -99,6 +99,7 @@ class Session:
         nodes = record.nodes if record else ()
         self._history: list[Message] = [n.message for n in nodes if n.frame_id == self.current_frame_id]
         self._history_view: tuple[Message, ...] | None = None
+        self.attachment_ids: tuple[str, ...] = _attachment_ids(self._history)
 
     @property
     def history(self) -> tuple[Message, ...]:
@@ -298,8 +299,13 @@ class Session:
         """Adopt a committed turn: history, head revision, frames, usage, plugin state."""
         if commit.current_frame_id != self.current_frame_id:
             self._history = [n.message for n in commit.nodes if n.frame_id == commit.current_frame_id]
+            self.attachment_ids = _attachment_ids(self._history)
         else:
-            self._history.extend(n.message for n in commit.nodes)
+            added = [n.message for n in commit.nodes]
+            self._history.extend(added)
+            new_ids = _attachment_ids(added)
+            if new_ids:
+                self.attachment_ids = tuple(dict.fromkeys((*self.attachment_ids, *new_ids)))
         self._history_view = None
         self.current_frame_id = commit.current_frame_id
         self.frames = commit.frames
@@ -308,6 +314,12 @@ class Session:
         self.plugin_state = commit.plugin_state
         self.last_prompt_usage = commit.last_prompt_usage
         self.turn_count += 1
+
+
+def _attachment_ids(messages: list[Message]) -> tuple[str, ...]:
+    """The ids of the attachments ``messages`` refer to, first-seen order, no repeats."""
+    ids = (p.attachment.attachment_id for m in messages for p in m.parts if p.attachment is not None)
+    return tuple(dict.fromkeys(ids))
 
 
 def merge_inputs(inputs: list[TurnInput]) -> TurnInput:

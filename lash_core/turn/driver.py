@@ -214,14 +214,17 @@ class TurnDriver:
         return response
 
     async def _attachment_data(self) -> dict[str, bytes]:
-        """The bytes of every attachment the model will see, loaded once per turn."""
+        """The bytes of every attachment the model may see, loaded once per turn. The ids come
+        from the session's history (tracked as turns commit) and this turn's messages, so no
+        per-call scan of the whole history is needed."""
         state = self._state
         data = state.attachment_cache
-        for message in state.prompt_messages:
-            for part in message.parts:
-                ref = part.attachment
-                if ref is not None and ref.attachment_id not in data:
-                    data[ref.attachment_id] = await state.services.get_attachment(ref.attachment_id)
+        wanted = [*state.history_attachment_ids]
+        for message in state.turn_messages:
+            wanted.extend(p.attachment.attachment_id for p in message.parts if p.attachment is not None)
+        for attachment_id in wanted:
+            if attachment_id not in data:
+                data[attachment_id] = await state.services.get_attachment(attachment_id)
         return data
 
     async def _provider_failed(self, exc: ProviderError) -> None:

@@ -211,6 +211,7 @@ class TurnRunner:
             has_active_inputs=self.handle.has_active_inputs,
             last_prompt_usage=session.last_prompt_usage,
             max_attachment_bytes=self.core.max_attachment_bytes,
+            history_attachment_ids=session.attachment_ids,
             # Active input names the physical turn that ran when it was submitted; what a frame
             # did not claim is deferred when the logical turn ends (the store defers every
             # unclaimed active input of the session then).

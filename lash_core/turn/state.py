@@ -98,6 +98,7 @@ class TurnState:
     claim_active_inputs: Callable[[str], Awaitable[tuple[list[TurnInput], ClaimRef | None]]] | None = None
     input_claims: list[ClaimRef] = field(factory=list)
     attachment_cache: dict[str, bytes] = field(factory=dict)
+    history_attachment_ids: tuple[str, ...] = ()
 
     @property
     def model(self) -> ModelSpec:
