@@ -274,6 +274,10 @@ class Runtime:
         session = await self.session(session_id)
         return await session.drain(max_turns=max_turns)
 
+    def open_session_ids(self) -> list[str]:
+        """The ids of the sessions with a live handle in this runtime."""
+        return list(self._sessions)
+
     def park(self, session_id: str) -> bool:
         """Drop the live handle of an idle session (its state is in the store; opening it
         again rebuilds it). ``False`` when it was not open; a running session stays."""

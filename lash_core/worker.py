@@ -10,6 +10,7 @@ Several workers (processes or machines) may serve the same store.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 
 import anyio
 from attrs import define
@@ -37,15 +38,21 @@ async def serve(
     poll_interval: float = 0.2,
     stop: anyio.Event | None = None,
     exit_when_idle: bool = False,
+    max_open_sessions: int = 256,
 ) -> WorkerStats:
     """Serve pending input until ``stop`` is set (or, with ``exit_when_idle``, until no
-    session has pending work). A failing session is logged and retried next round."""
+    session has pending work). A failing session is logged and retried next round.
+
+    The ``max_open_sessions`` most recently served sessions stay open (a session's next turn
+    then only checks the store's head instead of reloading its history); older ones are
+    parked."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     stop = stop or anyio.Event()
     stats = WorkerStats()
     limiter = anyio.CapacityLimiter(concurrency)
     active: set[str] = set()
+    recent: OrderedDict[str, None] = OrderedDict()
     rotation = 0
 
     async def serve_one(session_id: str) -> None:
@@ -57,8 +64,13 @@ async def serve(
             stats.errors += 1
             log.warning("session %s: %s", session_id, exc)
         finally:
-            runtime.park(session_id)
             active.discard(session_id)
+            recent[session_id] = None
+            recent.move_to_end(session_id)
+            while len(recent) > max_open_sessions:
+                oldest, _ = recent.popitem(last=False)
+                if oldest not in active:
+                    runtime.park(oldest)
 
     async with anyio.create_task_group() as group:
         while not stop.is_set():

@@ -175,3 +175,17 @@ async def test_serve_picks_up_input_a_dead_worker_claimed_once_its_lease_expired
     assert record is not None
     assert {node.turn_id for node in record.nodes} == {f"input-{abandoned.inputs[0].input_id}"}
     assert await input_state(store, abandoned.inputs[0].input_id) is PendingInputState.COMPLETED
+
+
+@pytest.mark.anyio
+async def test_serve_keeps_at_most_max_open_sessions_open() -> None:
+    """Served sessions stay open (no history reload next turn) up to max_open_sessions; older ones are parked."""
+    store = DurableMemoryStore(FakeClock())
+    await submit_all(store, per_session=1)
+    async with durable_runtime(FunctionProvider(lambda request: "ok"), store) as rt:
+        with anyio.fail_after(GUARD_SECONDS):
+            stats = await serve(rt, exit_when_idle=True, poll_interval=POLL, max_open_sessions=2)
+        open_ids = rt.open_session_ids()
+    assert stats.turns == len(SESSIONS)
+    assert len(open_ids) == 2
+    assert set(open_ids) <= set(SESSIONS)
