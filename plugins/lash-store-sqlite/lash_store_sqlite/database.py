@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -161,24 +162,36 @@ class SqliteDatabase:
                         f"the directory of {self.where} cannot be created ({exc}); point `path` at a "
                         "writable location"
                     ) from exc
-            try:
-                conn = sqlite3.connect(
-                    self.path,
-                    timeout=self.busy_timeout_ms / 1000,
-                    isolation_level=None,
-                    check_same_thread=False,
-                )
-            except sqlite3.Error as exc:
-                raise _open_error(self, exc) from exc
-            try:
-                self._configure(conn)
-            except sqlite3.Error as exc:
-                conn.close()
-                raise _open_error(self, exc) from exc
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
+            # Switching a new file to WAL needs an exclusive lock and SQLite does not always wait
+            # for it (no busy handler there): when several connections open one new file at once,
+            # retry "database is locked" until the busy timeout is spent.
+            deadline = time.monotonic() + self.busy_timeout_ms / 1000
+            delay = 0.01
+            while True:
+                try:
+                    self._conn = self._connect_and_configure()
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                        raise _open_error(self, exc) from exc
+                except sqlite3.Error as exc:
+                    raise _open_error(self, exc) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+
+    def _connect_and_configure(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout_ms / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            self._configure(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _configure(self, conn: sqlite3.Connection) -> None:
         conn.row_factory = sqlite3.Row
