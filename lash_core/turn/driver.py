@@ -67,7 +67,7 @@ from lash_core.turn.input import normalize_input
 from lash_core.turn.state import TurnState, TurnStopped
 from lash_core.turn.tool_dispatch import CompletedCall, ToolRound
 
-__all__ = ["CheckpointDelivery", "CheckpointKind", "TurnDriver"]
+__all__ = ["CheckpointDelivery", "CheckpointKind", "TurnDriver", "response_message"]
 
 _OVERFLOW_SHARE = 0.95
 
@@ -286,28 +286,8 @@ class TurnDriver:
 
     def append_response(self, response: LlmResponse) -> Message:
         """Append the model's answer as one assistant message, parts in the provider's order."""
-        state = self._state
-        message_id = state.new_message_id()
-        parts = []
-        for index, part in enumerate(response.parts):
-            part_id = f"{message_id}.p{index}"
-            if isinstance(part, LlmTextPart):
-                parts.append(Part(part_id, PartKind.PROSE, part.text, response_meta=part.response_meta))
-            elif isinstance(part, LlmReasoningPart):
-                parts.append(Part(part_id, PartKind.REASONING, part.text, reasoning_meta=part.replay))
-            else:
-                parts.append(
-                    Part(
-                        part_id,
-                        PartKind.TOOL_CALL,
-                        part.arguments,
-                        tool_call_id=part.call_id,
-                        tool_name=part.name,
-                        tool_replay=part.replay,
-                    )
-                )
-        message = Message(message_id, Role.ASSISTANT, tuple(parts))
-        state.add_message(message)
+        message = response_message(response, self._state.new_message_id())
+        self._state.add_message(message)
         return message
 
     async def run_tools(self, calls: Sequence[LlmToolCallPart]) -> list[CompletedCall]:
@@ -441,6 +421,30 @@ class TurnDriver:
                         )
                         raise TurnStopped(Stopped(RuntimeErrorStop()))
         return CheckpointDelivery(tuple(committed), tuple(transient), accepted, abort, claim)
+
+
+def response_message(response: LlmResponse, message_id: str) -> Message:
+    """The assistant message a model response becomes in history: prose, reasoning (with its
+    replay state) and tool calls (raw argument JSON), in the provider's order."""
+    parts = []
+    for index, part in enumerate(response.parts):
+        part_id = f"{message_id}.p{index}"
+        if isinstance(part, LlmTextPart):
+            parts.append(Part(part_id, PartKind.PROSE, part.text, response_meta=part.response_meta))
+        elif isinstance(part, LlmReasoningPart):
+            parts.append(Part(part_id, PartKind.REASONING, part.text, reasoning_meta=part.replay))
+        else:
+            parts.append(
+                Part(
+                    part_id,
+                    PartKind.TOOL_CALL,
+                    part.arguments,
+                    tool_call_id=part.call_id,
+                    tool_name=part.name,
+                    tool_replay=part.replay,
+                )
+            )
+    return Message(message_id, Role.ASSISTANT, tuple(parts))
 
 
 def _describe(request: LlmRequest) -> object:

@@ -15,7 +15,6 @@ from lash_core.model import (
     LlmReasoningPart,
     LlmRequest,
     LlmResponse,
-    LlmTextPart,
     Message,
     ModelSpec,
     Part,
@@ -24,6 +23,7 @@ from lash_core.model import (
     ToolSpec,
 )
 from lash_core.testing.wire import WireTransport, load_corpus_case
+from lash_core.turn.driver import response_message
 
 WIRE = Path(__file__).parent / "fixtures" / "wire"
 TOOL = ToolSpec("final_result", "Report.", {"type": "object", "properties": {"result": {"type": "integer"}}})
@@ -55,25 +55,7 @@ async def body(req: LlmRequest, *, stream: bool = True, **settings: Any) -> dict
 
 def as_message(response: LlmResponse, mid: str = "a1") -> Message:
     """The assistant message the turn driver stores for a response."""
-    parts = []
-    for index, part in enumerate(response.parts):
-        pid = f"{mid}.p{index}"
-        if isinstance(part, LlmTextPart):
-            parts.append(Part(pid, PartKind.PROSE, part.text, response_meta=part.response_meta))
-        elif isinstance(part, LlmReasoningPart):
-            parts.append(Part(pid, PartKind.REASONING, part.text, reasoning_meta=part.replay))
-        else:
-            parts.append(
-                Part(
-                    pid,
-                    PartKind.TOOL_CALL,
-                    part.arguments,
-                    tool_call_id=part.call_id,
-                    tool_name=part.name,
-                    tool_replay=part.replay,
-                )
-            )
-    return Message(mid, Role.ASSISTANT, tuple(parts))
+    return response_message(response, mid)
 
 
 @pytest.mark.anyio
