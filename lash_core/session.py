@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import ObjectSendStream
 
+from lash_core.drain import drain_session
 from lash_core.effects import DurabilityTier
-from lash_core.errors import DurableStoreRequired, HookError, LiveInputRejected, SessionBusy
+from lash_core.errors import HookError, LiveInputRejected, SessionBusy
 from lash_core.hooks.context import SessionHookContext
 from lash_core.leasing import LeaseGuard
 from lash_core.model import (
@@ -239,52 +240,11 @@ class Session:
     async def drain(
         self, *, max_turns: int | None = None, sink: EventSink | None = None
     ) -> list[AssembledTurn]:
-        """Claim and run what is pending for this session, one turn per claim (a claim takes
-        up to 64 inputs, merged into one turn in submission order). Returns the turns run;
-        an empty list when nothing is pending or another worker holds the session."""
-        if self._running is not None:
-            raise SessionBusy(self.id, f" (turn {self._running.turn_id!r})")
-        results: list[AssembledTurn] = []
-        holder: list[Turn] = []
-        guard = self.lease_guard(
-            on_lost=lambda: holder[0].cancel("the session execution lease was lost") if holder else None
-        )
-        if guard is None:
-            raise DurableStoreRequired("session store with pending input", type(self.core.store).__name__)
-        if not await guard.try_acquire():
-            return results
-        try:
-            await self.refresh()
-            while max_turns is None or len(results) < max_turns:
-                claim = await self.core.store.claim_next_turn_inputs(guard.fence, max_inputs=64)
-                if claim is None:
-                    break
-                tracer = self.core.tracer
-                if tracer.enabled:
-                    tracer.emit(
-                        self.id,
-                        None,
-                        "custom",
-                        name="turn_input.claimed",
-                        claim_id=claim.claim_id,
-                        input_ids=[i.input_id for i in claim.inputs],
-                    )
-                merged = merge_inputs([pending.input for pending in claim.inputs])
-                # The turn id derives from the first claimed input, so a turn re-run after a crash keeps
-                # its id: the store then defers its missed active inputs and answers a repeated commit.
-                turn_id = merged.trace_turn_id or f"input-{claim.inputs[0].input_id}"
-                turn = Turn(self, merged, turn_id, (sink,) if sink else ())
-                holder[:] = [turn]
-                turn._started = True
-                self.begin(turn)
-                try:
-                    runner = TurnRunner(self, turn, guard=guard, input_claim=claim, release_on_commit=False)
-                    results.append(await runner.run())
-                finally:
-                    self.end(turn)
-        finally:
-            await guard.release()
-        return results
+        """Run what is pending for this session under its execution lease: leading session
+        commands, then pending input (a claim takes up to 64 inputs, merged into one turn in
+        submission order), then queued turn work (see :mod:`lash_core.drain`). Returns the
+        turns run; an empty list when nothing is pending or another worker holds the session."""
+        return await drain_session(self, max_turns=max_turns, sink=sink)
 
     async def configure(self, policy: SessionPolicy) -> None:
         """Change the session's policy and tell ``session_config_changed`` observers."""
@@ -313,22 +273,13 @@ class Session:
         self.ledger = self.ledger.merge(commit.usage_deltas)
         self.plugin_state = commit.plugin_state
         self.last_prompt_usage = commit.last_prompt_usage
-        self.turn_count += 1
+        self.turn_count += commit.counts_as_turn
 
 
 def _attachment_ids(messages: list[Message]) -> tuple[str, ...]:
     """The ids of the attachments ``messages`` refer to, first-seen order, no repeats."""
     ids = (p.attachment.attachment_id for m in messages for p in m.parts if p.attachment is not None)
     return tuple(dict.fromkeys(ids))
-
-
-def merge_inputs(inputs: list[TurnInput]) -> TurnInput:
-    """One turn input from several pending ones: their items in order, the first non-empty
-    protocol options and trace turn id."""
-    items = tuple(item for turn_input in inputs for item in turn_input.items)
-    options = next((i.protocol_turn_options for i in inputs if i.protocol_turn_options), None)
-    trace_id = next((i.trace_turn_id for i in inputs if i.trace_turn_id), None)
-    return TurnInput(items=items, protocol_turn_options=options, trace_turn_id=trace_id)
 
 
 def _json_copy(plugin: str, value: Any) -> Any:
@@ -381,6 +332,10 @@ class Turn:
                 await guard.release()
         finally:
             session.end(self)
+
+    def mark_started(self) -> None:
+        """Mark the turn as started by a runner other than :meth:`run` (a drain)."""
+        self._started = True
 
     def stream(self) -> TurnStream:
         """Run the turn, yielding its activities as they happen; the result is on ``.result``."""

@@ -2,7 +2,10 @@
 
 ``await serve(runtime)`` polls the store for sessions with pending work and drains them,
 at most ``concurrency`` sessions at a time and one live turn per session (the session
-execution lease makes that hold across processes too). Each round gives every waiting
+execution lease makes that hold across processes too). It also looks, every
+``takeover_interval`` seconds, for sessions whose lease holder is proven dead (a worker
+process on this machine that exited): it takes those over at once instead of waiting for
+their leases to expire. Each round gives every waiting
 session one turn before any gets a second, so a busy session cannot starve the others.
 Several workers (processes or machines) may serve the same store.
 """
@@ -17,6 +20,7 @@ from attrs import define
 
 from lash_core.errors import LashError
 from lash_core.runtime import Runtime
+from lash_core.store.leases import holder_proven_dead
 
 __all__ = ["WorkerStats", "serve"]
 
@@ -39,6 +43,7 @@ async def serve(
     stop: anyio.Event | None = None,
     exit_when_idle: bool = False,
     max_open_sessions: int = 256,
+    takeover_interval: float = 1.0,
 ) -> WorkerStats:
     """Serve pending input until ``stop`` is set (or, with ``exit_when_idle``, until no
     session has pending work). A failing session is logged and retried next round.
@@ -54,6 +59,17 @@ async def serve(
     active: set[str] = set()
     recent: OrderedDict[str, None] = OrderedDict()
     rotation = 0
+    next_takeover_scan = 0.0
+
+    async def sessions_to_serve() -> list[str]:
+        nonlocal next_takeover_scan
+        found = set(await runtime.store.list_sessions_with_pending_work())
+        if anyio.current_time() >= next_takeover_scan:
+            next_takeover_scan = anyio.current_time() + takeover_interval
+            for lease in await runtime.store.list_live_leases():
+                if holder_proven_dead(lease.owner, runtime.lease_owner):
+                    found.add(lease.session_id)
+        return sorted(s for s in found if s not in active)
 
     async def serve_one(session_id: str) -> None:
         try:
@@ -74,7 +90,7 @@ async def serve(
 
     async with anyio.create_task_group() as group:
         while not stop.is_set():
-            waiting = [s for s in await runtime.store.list_sessions_with_pending_work() if s not in active]
+            waiting = await sessions_to_serve()
             if waiting:
                 rotation %= len(waiting)
                 for session_id in waiting[rotation:] + waiting[:rotation]:

@@ -16,6 +16,7 @@ import pytest
 
 from lash_core import tool
 from lash_core.builtin import jsonl_trace
+from lash_core.drain import claimed_turn_id
 from lash_core.errors import SourceKeyConflict
 from lash_core.hooks import hookimpl
 from lash_core.model import (
@@ -167,7 +168,8 @@ async def test_drain_runs_pending_inputs_merged_into_one_turn_in_submission_orde
         turns = await session.drain()
 
         assert len(turns) == 1
-        assert turns[0].turn_id == f"input-{submitted[0].input_id}"
+        assert turns[0].turn_id == claimed_turn_id([p.input_id for p in submitted])
+        assert turns[0].turn_id.startswith(f"input-{submitted[0].input_id}-and-2-")
         assert turns[0].outcome == Finished(AssistantMessage("all three"))
         user = turns[0].messages[0]
         assert [part.content for part in user.parts] == ["first", "second", "third"]
@@ -470,7 +472,8 @@ async def test_drain_traces_the_claim_and_its_completion_with_the_claim_id(tmp_p
     assert claimed["claim_id"].startswith("claim_")
     assert claimed["input_ids"] == [p.input_id for p in submitted]
     assert completed["claim_ids"] == [claimed["claim_id"]]
-    assert completed["turn_id"] == f"input-{submitted[0].input_id}"
+    assert completed["input_ids"] == claimed["input_ids"]
+    assert completed["turn_id"] == claimed["turn_id"] == claimed_turn_id(claimed["input_ids"])
     assert records.index(claimed) < records.index(completed)
 
 

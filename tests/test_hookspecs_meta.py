@@ -54,7 +54,7 @@ def spec(name: str) -> object:
 def test_specs_found() -> None:
     """The modules declare the expected number of specs (guards the discovery itself)."""
     assert len(declared_specs(registration)) == 7
-    assert len(declared_specs(turn_phases)) == 13
+    assert len(declared_specs(turn_phases)) == 14
 
 
 def test_declared_specs_are_listed() -> None:

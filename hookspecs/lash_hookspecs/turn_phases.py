@@ -24,6 +24,7 @@ HOOKS: tuple[str, ...] = (
     "turn_persisted",
     "session_restored",
     "session_config_changed",
+    "session_command",
     "snapshot_state",
     "restore_state",
 )
@@ -214,6 +215,25 @@ def session_config_changed(ctx: Any, previous: Any, current: Any) -> None:
     Calling: observe: every implementation runs.
     Async: yes.
     Errors: an exception is logged with the plugin's name and isolated.
+    """
+
+
+@hookspec
+@calling("observe", may_be_async=True)
+def session_command(ctx: Any, command: Any) -> None:
+    """Observe a queued session command being applied between turns.
+
+    When: while a drain (``session.drain()``, ``runtime.drain(id)``, a worker) applies a
+        session command from the session's queued work, before the commit that settles it;
+        ``refresh_tool_catalog`` is the cue to rebuild tool lists a plugin caches,
+        ``reset_session`` opens a fresh, empty agent frame after the observers ran.
+    Args: ``ctx`` is a ``SessionHookContext``; ``command`` is a ``RefreshToolCatalog`` or
+        ``ResetSession`` (``lash_core.store.queued_work``), each with its ``reason``.
+    Returns: nothing.
+    Calling: observe: every implementation runs.
+    Async: yes.
+    Errors: an exception is logged with the plugin's name and isolated; the command is
+        still settled (a broken observer cannot block the session's queue).
     """
 
 

@@ -45,6 +45,7 @@ from lash_core.model.frames import (
     AgentFrameRecord,
     FrameStatus,
     initial_frame_id,
+    open_frame,
 )
 from lash_core.model.input import (
     AttachmentItem,
@@ -269,5 +270,6 @@ __all__ = [
     "UsageReport",
     "diff_token_ledgers",
     "initial_frame_id",
+    "open_frame",
     "outcome_status",
 ]

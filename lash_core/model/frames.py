@@ -5,11 +5,11 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from lash_core.model._record import Record
 
-__all__ = ["AgentFrameRecord", "FrameStatus", "initial_frame_id"]
+__all__ = ["AgentFrameRecord", "FrameStatus", "initial_frame_id", "open_frame"]
 
 
 class FrameStatus(Enum):
@@ -36,3 +36,33 @@ class AgentFrameRecord(Record):
 def initial_frame_id(session_id: str) -> str:
     """The id of a session's first frame."""
     return f"{session_id}:frame:initial"
+
+
+def open_frame(
+    frames: tuple[AgentFrameRecord, ...],
+    current: str,
+    frame_id: str,
+    *,
+    session_id: str,
+    reason: str,
+    created_at_ms: int,
+    caused_by: str | None = None,
+    protocol_turn_options: dict[str, Any] | None = None,
+) -> tuple[AgentFrameRecord, ...]:
+    """``frames`` with ``current`` superseded and ``frame_id`` opened (active) after it."""
+    return (
+        *(
+            evolve(frame, status=FrameStatus.SUPERSEDED) if frame.frame_id == current else frame
+            for frame in frames
+        ),
+        AgentFrameRecord(
+            frame_id=frame_id,
+            session_id=session_id,
+            status=FrameStatus.ACTIVE,
+            reason=reason,
+            created_at_ms=created_at_ms,
+            previous_frame_id=current,
+            caused_by=caused_by,
+            protocol_turn_options=protocol_turn_options,
+        ),
+    )

@@ -180,6 +180,13 @@ class _InputsMixin(_MemoryBase):
             max_inputs,
             lambda r: r.state is PendingInputState.DEFERRED_NEXT_TURN,
         )
+        head_claim = rows[0].record.claim if rows else None
+        if head_claim is not None:  # the head was under a claim that died: take that group again, alone
+            rows = [
+                r
+                for r in rows
+                if r.record.claim is not None and r.record.claim.claim_id == head_claim.claim_id
+            ]
         return self._claim_inputs(fence, generation, rows, None, now)
 
     async def claim_active_inputs(

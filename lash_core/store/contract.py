@@ -136,8 +136,9 @@ class TurnCommit:
     session commit: ``lease`` (the fence to verify; ``None`` skips the check, for sessions run
     without a lease), ``release_lease`` (release it after the commit; needs ``lease``),
     ``completed_input_claims`` / ``completed_work_claims`` (claims this turn consumed),
-    ``defer_active_inputs_of_turn`` and ``enqueue_work`` (batches to enqueue in the same
-    transaction).
+    ``defer_active_inputs_of_turn``, ``enqueue_work`` (batches to enqueue in the same
+    transaction) and ``counts_as_turn`` (``False`` for the commit that applies a session
+    command: it changes the head but records no turn, so ``turn_count`` stays).
 
     ``defer_active_inputs_of_turn`` is set (to the logical turn id) on the commit that ends a
     logical turn, and ``None`` on commits the logical turn goes on after (an agent frame
@@ -166,6 +167,7 @@ class TurnCommit:
     completed_work_claims: tuple[ClaimRef, ...] = ()
     defer_active_inputs_of_turn: str | None = None
     enqueue_work: tuple[QueuedWorkDraft, ...] = ()
+    counts_as_turn: bool = True
 
     def __attrs_post_init__(self) -> None:
         if self.release_lease and self.lease is None:

@@ -247,7 +247,10 @@ class TurnInputStore(Protocol):
         self, fence: LeaseFence, *, max_inputs: int = DEFAULT_CLAIM_LIMIT
     ) -> InputClaim | None:
         """Claim up to ``max_inputs`` deferred next-turn inputs of ``fence``'s session, oldest
-        first, for ``fence``'s owner; ``None`` when none is claimable. Raises
+        first, for ``fence``'s owner; ``None`` when none is claimable. When the oldest one is
+        still marked with a claim that is no longer live (its claimant died or lost the lease),
+        only the inputs of that dead claim are taken, so the turn re-run for them sees exactly
+        the input it saw before (a journaling effect host can then replay its effects). Raises
         :class:`~lash_core.errors.LeaseLost` when ``fence`` is not the live lease."""
         ...
 

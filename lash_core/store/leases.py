@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -270,4 +270,9 @@ class SessionLeaseStore(Protocol):
 
     async def load_lease(self, session_id: str) -> SessionLease | None:
         """The live lease of the session, or ``None`` when it is free (released or expired)."""
+        ...
+
+    async def list_live_leases(self) -> Sequence[SessionLease]:
+        """Every live lease of the store, sorted by session id (a worker looks among them for
+        holders proven dead, whose sessions it may take over before the leases expire)."""
         ...

@@ -154,7 +154,7 @@ class MemoryStore(_InputsMixin, _WorkMixin):
             frames=commit.frames,
             ledger=head.ledger.merge(commit.usage_deltas),
             plugin_state=commit.plugin_state,
-            turn_count=head.turn_count + 1,
+            turn_count=head.turn_count + commit.counts_as_turn,
             node_count=len(session.nodes),
             last_prompt_usage=commit.last_prompt_usage,
             created_at_ms=head.created_at_ms,
@@ -283,6 +283,12 @@ class MemoryStore(_InputsMixin, _WorkMixin):
     async def load_lease(self, session_id: str) -> SessionLease | None:
         """The live lease, or ``None``."""
         return self._live_lease(session_id, self._now())
+
+    async def list_live_leases(self) -> Sequence[SessionLease]:
+        """Every live lease, sorted by session id."""
+        now = self._now()
+        live = (self._live_lease(session_id, now) for session_id in sorted(self._data.leases))
+        return [lease for lease in live if lease is not None]
 
     # -- attachments ----------------------------------------------------------------
 

@@ -26,7 +26,14 @@ from lash_core.store.memory import MemoryStore
 from lash_core.testing.runtime import scripted_runtime
 from lash_hookspecs import hookimpl
 
-__all__ = ["DURABLE_MEMORY_STORE", "DurableMemoryStore", "durable_memory_plugin", "durable_runtime"]
+__all__ = [
+    "DURABLE_MEMORY_STORE",
+    "DurableMemoryStore",
+    "ProcessCrash",
+    "durable_memory_plugin",
+    "durable_runtime",
+    "raised",
+]
 
 DURABLE_MEMORY_STORE = "durable-memory"
 """The store type :func:`durable_memory_plugin` registers by default."""
@@ -82,3 +89,17 @@ def durable_runtime(
         config=base,
         clock=clock,
     )
+
+
+class ProcessCrash(BaseException):
+    """A simulated process death for crash tests: no ``except Exception`` handles it, so
+    nothing after the raise point runs (raise it from a store method to "kill" a worker there)."""
+
+
+def raised(exc: BaseException, kind: type[BaseException]) -> bool:
+    """True when ``exc`` is, or an exception group (at any depth) holds, a ``kind``."""
+    if isinstance(exc, kind):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return any(raised(inner, kind) for inner in exc.exceptions)
+    return False

@@ -44,7 +44,6 @@ from lash_core.model import (
     FinalValue,
     FinalValueEvent,
     Finished,
-    FrameStatus,
     InvalidInput,
     Message,
     Part,
@@ -52,6 +51,7 @@ from lash_core.model import (
     PluginAbort,
     PluginRuntime,
     PromptContribution,
+    QueuedWorkStarted,
     Role,
     RuntimeErrorStop,
     Stopped,
@@ -62,13 +62,22 @@ from lash_core.model import (
     TurnInput,
     TurnIssue,
     TurnOutcome,
+    open_frame,
     outcome_status,
 )
 from lash_core.store.claims import ClaimRef
 from lash_core.store.commit_hash import turn_commit_hash
 from lash_core.store.contract import HistoryNode, TurnCommit
 from lash_core.store.inputs import InputBoundary, InputClaim
+from lash_core.store.queued_work import QueuedWorkDraft, WorkBoundary, WorkClaim
 from lash_core.turn.assemble import assistant_output
+from lash_core.turn.claims import (
+    handoff_draft,
+    handoff_key,
+    needs_handoff,
+    trace_claimed,
+    trace_completed_claims,
+)
 from lash_core.turn.driver import TurnDriver
 from lash_core.turn.input import InvalidTurnInput, normalize_input
 from lash_core.turn.prompt import build_system_prompt, prompt_hash
@@ -112,6 +121,8 @@ class TurnRunner:
         *,
         guard: LeaseGuard | None = None,
         input_claim: InputClaim | None = None,
+        work_claim: WorkClaim | None = None,
+        causes: tuple[Message, ...] = (),
         release_on_commit: bool = True,
     ) -> None:
         self.session = session
@@ -120,7 +131,14 @@ class TurnRunner:
         self.guard = guard
         self.release_on_commit = release_on_commit
         self._pending_claims: list[ClaimRef] = [input_claim.ref] if input_claim else []
+        self._pending_work_claims: list[ClaimRef] = [work_claim.ref] if work_claim else []
+        # Event messages (from queued work) the first physical turn opens with, before the user message.
+        self._causes = causes
+        # A turn run for a claim hands its follow-on agent frame over durably (an outbox batch).
+        self._claim_originated = input_claim is not None or work_claim is not None
+        self._handoff_batch: str | None = None
         self._opened_frame: _FrameOpening | None = None
+        self._opening_count = 0
 
     def _phase(self, name: str) -> AbstractContextManager[None]:
         probe = self.core.phase_probe
@@ -159,6 +177,7 @@ class TurnRunner:
             if not isinstance(outcome, AgentFrameSwitch):
                 return assembled
             switches += 1
+            await self._claim_handoff(turn_id)
             turn_input = TurnInput(
                 items=(TextItem(outcome.task or "Continue."),),
                 protocol_turn_options=turn_input.protocol_turn_options,
@@ -217,21 +236,31 @@ class TurnRunner:
             # unclaimed active input of the session then).
             claim_active_inputs=self._active_input_claimer(turn_id) if self.guard else None,
             input_claims=self._pending_claims,
+            work_claims=self._pending_work_claims,
         )
-        self._pending_claims = []
+        self._pending_claims, self._pending_work_claims = [], []
+        causes, self._causes = self._causes, ()
         tracer = state.services.tracer
         if tracer.enabled:
             tracer.emit(session.id, turn_id, "turn_started", input_item_count=len(turn_input.items))
+        if state.work_claims:
+            batch_ids = tuple(batch_id for ref in state.work_claims for batch_id in ref.item_ids)
+            await state.emit(
+                QueuedWorkStarted(WorkBoundary.IDLE.value, batch_ids, tuple(cause.text for cause in causes))
+            )
         invalid = False
-        user: Message | None = None
+        opening: list[Message] = list(causes)
         with self._phase("normalize_input"):
             try:
-                user = await normalize_input(
-                    turn_input,
-                    state.new_message_id(),
-                    state.services.put_attachment,
-                    max_attachment_bytes=self.core.max_attachment_bytes,
-                )
+                if turn_input.items or not causes:  # queued work alone opens with its event messages
+                    opening.append(
+                        await normalize_input(
+                            turn_input,
+                            state.new_message_id(),
+                            state.services.put_attachment,
+                            max_attachment_bytes=self.core.max_attachment_bytes,
+                        )
+                    )
             except InvalidTurnInput as exc:
                 state.issue(
                     TurnIssue(
@@ -239,7 +268,7 @@ class TurnRunner:
                     )
                 )
                 await state.emit(ErrorEvent(str(exc), code="invalid_turn_input"))
-                if not state.input_claims:
+                if not (state.input_claims or state.work_claims):
                     return self._uncommitted(state, Stopped(InvalidInput()), started_ms, started)
                 invalid = True
         hook_ctx = TurnHookContext(
@@ -256,7 +285,6 @@ class TurnRunner:
             return await self._finish(
                 state, hook_ctx, Stopped(InvalidInput()), started_ms, started, allow_switch, run_hooks=False
             )
-        assert user is not None
         driver = TurnDriver(state, hook_ctx)
         outcome: TurnOutcome | None = None
         committed: list[AssembledTurn] = []
@@ -267,7 +295,7 @@ class TurnRunner:
                     try:
                         # A cancel that came before the scope existed: deliver it now (no-op otherwise).
                         await anyio.lowlevel.checkpoint_if_cancelled()
-                        outcome = await self._drive(state, driver, hook_ctx, user)
+                        outcome = await self._drive(state, driver, hook_ctx, opening)
                     except TurnStopped as stop:
                         outcome = stop.outcome
             finally:
@@ -298,6 +326,32 @@ class TurnRunner:
             self._trace_failed(state, f"hook_error:{exc.hook}")
             raise
 
+    def _handoff_outbox(self, state: TurnState, outcome: TurnOutcome) -> tuple[QueuedWorkDraft, ...]:
+        """The handoff batch a claim-originated turn switching agent frames commits (else none)."""
+        if not (self._claim_originated and needs_handoff(outcome)):
+            return ()
+        assert isinstance(outcome, AgentFrameSwitch)
+        return (handoff_draft(self.session.id, state.turn_id, outcome, state.input.protocol_turn_options),)
+
+    async def _claim_handoff(self, turn_id: str) -> None:
+        """Claim the handoff batch the commit of ``turn_id`` enqueued, for the follow-on frame."""
+        guard, batch_id = self.guard, self._handoff_batch
+        self._handoff_batch = None
+        if guard is None or not self._claim_originated:
+            return
+        store = self.core.store
+        if batch_id is None:  # the commit was a replay: find the batch it enqueued the first time
+            key = handoff_key(turn_id)
+            listed = await store.list_work(self.session.id, include_claimed=True)
+            batch_id = next((b.batch_id for b in listed if b.source_key == key), None)
+            if batch_id is None:
+                return
+        claim = await store.claim_work_batches(guard.fence, [batch_id])
+        if claim is not None:
+            if self.core.tracer.enabled:
+                trace_claimed(self.core.tracer, self.session.id, turn_id, claim, handoff=True)
+            self._pending_work_claims.append(claim.ref)
+
     def _active_input_claimer(
         self, turn_id: str
     ) -> Callable[[str], Awaitable[tuple[list[TurnInput], ClaimRef | None]]]:
@@ -311,28 +365,25 @@ class TurnRunner:
             if found is None:
                 return [], None
             if tracer.enabled:
-                tracer.emit(
-                    found.session_id,
-                    turn_id,
-                    "custom",
-                    name="turn_input.claimed",
-                    claim_id=found.claim_id,
-                    input_ids=[i.input_id for i in found.inputs],
-                    checkpoint=boundary,
-                )
+                trace_claimed(tracer, found.session_id, turn_id, found, checkpoint=boundary)
             return [i.input for i in found.inputs], found.ref
 
         return claim
 
-    async def _abandon_claims(self, claims: list[ClaimRef]) -> None:
-        """Give claims back after a lost lease (best effort; generation fencing makes it
-        safe to skip)."""
+    async def _abandon_claims(self, state: TurnState) -> None:
+        """Give the turn's input and work claims back after a lost lease (best effort;
+        generation fencing makes it safe to skip)."""
+        store = self.core.store
         with anyio.CancelScope(shield=True):
-            for ref in claims:
-                try:
-                    await self.core.store.abandon_input_claim(ref)
-                except Exception:
-                    pass
+            for abandon, refs in (
+                (store.abandon_input_claim, state.input_claims),
+                (store.abandon_work_claim, state.work_claims),
+            ):
+                for ref in refs:
+                    try:
+                        await abandon(ref)
+                    except Exception:
+                        pass
 
     def _trace_failed(self, state: TurnState, reason: str) -> None:
         tracer = state.services.tracer
@@ -340,15 +391,16 @@ class TurnRunner:
             tracer.emit(state.session_id, state.turn_id, "turn_completed", status="error", done_reason=reason)
 
     async def _drive(
-        self, state: TurnState, driver: TurnDriver, hook_ctx: TurnHookContext, user: Message
+        self, state: TurnState, driver: TurnDriver, hook_ctx: TurnHookContext, opening: list[Message]
     ) -> TurnOutcome:
         caller = state.services.caller
-        prompt = PromptContext(messages=(*state.history, user))
+        prompt = PromptContext(messages=(*state.history, *opening))
         with self._phase("context_transform"):
             if caller.has("transform_context"):
                 prompt = await caller.pipeline("transform_context", "context", prompt, ctx=hook_ctx)
         state.prompt_messages = list(prompt.messages)
-        state.turn_messages = [user]
+        state.turn_messages = list(opening)
+        self._opening_count = len(opening)
         with self._phase("prepare_turn"):
             if caller.has("prepare_turn"):
                 abort = await self._prepare_turn(state, hook_ctx)
@@ -429,8 +481,8 @@ class TurnRunner:
                 ),
             )
         seed = tuple(stamp_frame_seed(plugin, directive, state.new_message_id))
-        user = state.turn_messages[0]
-        state.prompt_messages = [*seed, user, *state.prompt_messages[added_from:]]
+        opening = state.turn_messages[: self._opening_count]
+        state.prompt_messages = [*seed, *opening, *state.prompt_messages[added_from:]]
         # The old frame is out of view: later hooks see the seed as the frame's history, and
         # the last prompt usage (measured on the old frame) no longer describes the prompt.
         state.history = hook_ctx.history = seed
@@ -542,7 +594,7 @@ class TurnRunner:
         frames, frame_id, nodes = self._history_delta(state, outcome)
         guard = self.guard
         if guard is not None and guard.lost:
-            await self._abandon_claims(state.input_claims)
+            await self._abandon_claims(state)
             raise LeaseLost(
                 f"session {session.id!r}: the execution lease was lost during turn {state.turn_id!r}; "
                 "nothing was committed and the input will be served again"
@@ -577,6 +629,8 @@ class TurnRunner:
             lease=guard.fence if guard is not None else None,
             release_lease=release,
             completed_input_claims=tuple(state.input_claims),
+            completed_work_claims=tuple(state.work_claims),
+            enqueue_work=self._handoff_outbox(state, outcome) if guard is not None else (),
             # Active input that missed the logical turn's last checkpoint waits for the next turn
             # (after a frame switch the logical turn goes on: nothing is deferred yet).
             defer_active_inputs_of_turn=self.handle.turn_id
@@ -595,7 +649,7 @@ class TurnRunner:
                 try:
                     result = await store.commit(commit)
                 except LeaseLost:
-                    await self._abandon_claims(state.input_claims)
+                    await self._abandon_claims(state)
                     raise
             if shield.cancelled_caught:
                 raise LashError(
@@ -606,14 +660,11 @@ class TurnRunner:
             session.apply_commit(commit, result.head_revision)
         if release and guard is not None:
             guard.lease = None  # released by the commit
-        if state.input_claims and state.services.tracer.enabled:
-            state.services.tracer.emit(
-                session.id,
-                state.turn_id,
-                "custom",
-                name="turn_input.completed",
-                claim_ids=[ref.claim_id for ref in state.input_claims],
-            )
+        self._handoff_batch = next(
+            (b.batch_id for b in result.enqueued_work if b.source_key == handoff_key(state.turn_id)), None
+        )
+        if state.services.tracer.enabled:
+            trace_completed_claims(state.services.tracer, session.id, state.turn_id, state)
         clock = self.core.clock
         assembled = AssembledTurn(
             session_id=session.id,
@@ -711,21 +762,15 @@ class TurnRunner:
         reason: str,
     ) -> tuple[AgentFrameRecord, ...]:
         """``frames`` with ``current`` superseded and ``frame_id`` opened after it, caused by the turn."""
-        return (
-            *(
-                evolve(frame, status=FrameStatus.SUPERSEDED) if frame.frame_id == current else frame
-                for frame in frames
-            ),
-            AgentFrameRecord(
-                frame_id=frame_id,
-                session_id=self.session.id,
-                status=FrameStatus.ACTIVE,
-                reason=reason,
-                created_at_ms=self.core.clock.now_ms(),
-                previous_frame_id=current,
-                caused_by=state.turn_id,
-                protocol_turn_options=state.input.protocol_turn_options,
-            ),
+        return open_frame(
+            frames,
+            current,
+            frame_id,
+            session_id=self.session.id,
+            reason=reason,
+            created_at_ms=self.core.clock.now_ms(),
+            caused_by=state.turn_id,
+            protocol_turn_options=state.input.protocol_turn_options,
         )
 
     def _uncommitted(

@@ -97,6 +97,7 @@ class TurnState:
     max_attachment_bytes: int = 20 * 1024 * 1024
     claim_active_inputs: Callable[[str], Awaitable[tuple[list[TurnInput], ClaimRef | None]]] | None = None
     input_claims: list[ClaimRef] = field(factory=list)
+    work_claims: list[ClaimRef] = field(factory=list)
     attachment_cache: dict[str, bytes] = field(factory=dict)
     history_attachment_ids: tuple[str, ...] = ()
 

@@ -39,6 +39,7 @@ import anyio.abc
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from lash_core.drain import claimed_turn_id
 from lash_core.model import Message, PartKind, Role, TurnInput
 from lash_core.store.contract import SessionRecord, SessionStore
 from lash_core.store.inputs import PendingInput, PendingInputDraft, PendingInputState
@@ -436,12 +437,15 @@ class Submitted:
             assert pending.input_id == known, f"resubmitting {label} with its source key made a new input"
         return pending
 
-    def turn_id(self, label: str) -> str:
-        """The turn id a drain gives a turn whose first input is ``label``."""
-        return f"input-{self.input_ids[label]}"
+    def turn_id(self, labels: Sequence[str]) -> str:
+        """The turn id a drain gives a turn that claimed the inputs ``labels``."""
+        return claimed_turn_id([self.input_ids[label] for label in labels])
 
     def label_of_turn(self, turn_id: str) -> str:
-        return self.label_of[turn_id.removeprefix("input-")]
+        """The label of the first input of the drained turn ``turn_id``."""
+        return next(
+            label for input_id, label in self.label_of.items() if turn_id.startswith(f"input-{input_id}")
+        )
 
 
 class Snapshot:
@@ -573,7 +577,7 @@ class HistoryChecker:
             assert part.content == input_text(label, submitted.tools[label]), (
                 f"{where}: altered input {part.content!r}"
             )
-        assert turn_id == submitted.turn_id(labels[0]), f"{where}: the turn id does not name its first input"
+        assert turn_id == submitted.turn_id(labels), f"{where}: the turn id does not name its inputs"
         steps = [f"{label}/{j}" for label in labels for j in range(submitted.tools[label])]
         expected_len = 2 + 2 * len(steps)
         assert len(messages) == expected_len, (

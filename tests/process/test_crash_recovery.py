@@ -178,7 +178,7 @@ async def test_killed_workers_leave_whole_turns_and_the_next_worker_completes_th
                     outstanding = [v.label for v in victims if v.next_worker == worker.name]
                     await worker.go(
                         pause=kill.pause,
-                        arm_after=",".join(submitted.turn_id(label) for label in outstanding),
+                        arm_after=",".join(submitted.input_ids[label] for label in outstanding),
                     )
                     standby = await spawn_for(index + 1)
                     marker: tuple[str, str, str] | None = None
@@ -221,8 +221,9 @@ async def test_killed_workers_leave_whole_turns_and_the_next_worker_completes_th
                             if phase in ("commit", "committed")
                             else detail.split(":")[0].split("/")[0]
                         )
-                        turn_id = submitted.turn_id(label)
-                        in_history = [t for t, _ in snapshot.turns.get(session_id, []) if t == turn_id]
+                        in_history = [
+                            t for t, labels in snapshot.turns.get(session_id, []) if label in labels
+                        ]
                         if phase == "committed":
                             assert snapshot.states[label] is PendingInputState.COMPLETED and in_history, (
                                 f"{label}: killed after its commit, yet not committed; {context()}"
@@ -292,7 +293,7 @@ async def test_killed_workers_leave_whole_turns_and_the_next_worker_completes_th
     )
 
 
-# -- known gaps (strict xfail: they fail today; remove the marker when fixed) --------------
+# -- recovery of what a dead worker held ------------------------------------------------
 
 
 async def _completed_within(store: Any, submitted: Any, labels: list[str], seconds: float) -> bool:
@@ -308,13 +309,6 @@ async def _completed_within(store: Any, submitted: Any, labels: list[str], secon
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="kernel bug: Session.drain merges input submitted while the worker was dead into the "
-    "re-run of the crashed turn under the same turn id (input-<first input id>), so its model call no "
-    "longer matches the journal: ReplayMismatch on every retry, and the session never progresses",
-)
 async def test_input_queued_behind_a_crashed_turn_runs_after_it_with_the_journaling_host(
     store_target: Any, workers: Any, checker: Any, helpers: Any
 ) -> None:
@@ -338,13 +332,6 @@ async def test_input_queued_behind_a_crashed_turn_runs_after_it_with_the_journal
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="serve() waits out the lease of a holder proven dead: list_sessions_with_pending_work hides "
-    "input claimed under the dead holder's unexpired lease, so the worker never tries the liveness "
-    "reclaim and the input waits the whole TTL (30 s by default)",
-)
 async def test_a_dead_local_worker_is_taken_over_before_its_lease_expires(
     store_target: Any, workers: Any, checker: Any, helpers: Any
 ) -> None:

@@ -25,12 +25,12 @@ waits for those backends to end after a kill: a COMMIT sent just before it can s
 ``LASH_PROCESS_TEST_PAUSE=<phase>:<n>`` makes the worker print ``paused ...`` instead of
 ``phase ...`` at the ``n``-th marker of that phase and stop there (until it is killed;
 at most two minutes), so a test can kill it in a chosen phase. With
-``LASH_PROCESS_TEST_ARM_AFTER=<turn id>,...`` counting starts only once those turns
-committed (so the inputs a killed worker left behind complete first). ``--quiet``
+``LASH_PROCESS_TEST_ARM_AFTER=<input id>,...`` counting starts only once turns completing
+those inputs committed (so the inputs a killed worker left behind complete first). ``--quiet``
 prints only ``ready``, ``serving`` and ``stopped``.
 
 ``--standby``: import and compose, print ``ready``, then wait for a line
-``go [pause=<phase>:<n>] [arm_after=<turn id>,...]`` on stdin (which override the
+``go [pause=<phase>:<n>] [arm_after=<input id>,...]`` on stdin (which override the
 environment) before opening the store, so a test can spawn the next worker ahead of time
 and arm it when it knows its victim. A ``stop`` line (or the end of stdin) stops serving
 gracefully: running turns finish and commit.
@@ -86,14 +86,15 @@ class Markers:
 
     def configure(self, pause: str, arm_after: str) -> None:
         """Pause at the ``n``-th marker of a phase (``"<phase>:<n>"``; empty: never), counting
-        only once every turn of ``arm_after`` (comma-separated turn ids) committed."""
+        only once every input of ``arm_after`` (comma-separated input ids) was completed by a
+        committed turn."""
         phase, _, nth = pause.partition(":")
         if pause and (phase not in PHASES or not nth.isdigit() or int(nth) < 1):
             raise SystemExit(f"bad pause {pause!r}: expected <phase>:<n> with phase in {PHASES}")
         with self.lock:
             self.pause_phase = phase if pause else None
             self.pause_nth = int(nth) if pause else 0
-            self.waiting_for = {turn for turn in arm_after.split(",") if turn}
+            self.waiting_for = {input_id for input_id in arm_after.split(",") if input_id}
             self.armed = not self.waiting_for
 
     def _hit(self, phase: str) -> bool:
@@ -110,9 +111,11 @@ class Markers:
             say("paused" if pause else "phase", phase, session_id, detail)
         return pause
 
-    def arm_if(self, turn_id: str) -> None:
+    def arm_if(self, commit: TurnCommit) -> None:
+        """Note the inputs ``commit`` completed; arm once every awaited input is among them."""
         with self.lock:
-            self.waiting_for.discard(turn_id)
+            for ref in commit.completed_input_claims:
+                self.waiting_for.difference_update(ref.item_ids)
             self.armed = self.armed or not self.waiting_for
 
     async def at(self, phase: str, session_id: str, detail: str) -> None:
@@ -286,7 +289,7 @@ async def main(args: argparse.Namespace) -> None:
         async def commit(turn_commit: TurnCommit) -> CommitResult:
             result = await original_commit(turn_commit)
             await markers.at("committed", turn_commit.session_id, turn_commit.turn_id)
-            markers.arm_if(turn_commit.turn_id)  # count from the next marker on
+            markers.arm_if(turn_commit)  # count from the next marker on
             return result
 
         runtime.store.commit = commit  # type: ignore[method-assign]

@@ -267,6 +267,24 @@ class InputCases:
             assert fresh.inputs[0].claim.claim_fencing_token > stale.inputs[0].claim.claim_fencing_token
             assert await store.abandon_input_claim(stale.ref) == 0
 
+    async def test_a_dead_claim_is_reclaimed_as_the_same_group(self, store_factory: StoreFactory) -> None:
+        """After the claimant's lease died, its inputs are claimed again alone, not merged with newer input."""
+        sid = new_session_id()
+        async with store_factory.opened() as store:
+            old = await acquire(store, sid, ttl_ms=store_factory.short_ttl_ms)
+            first = await add_input(store, sid, "a")
+            second = await add_input(store, sid, "b")
+            stale = await store.claim_next_turn_inputs(old.fence)
+            assert stale is not None and len(stale.inputs) == 2
+            await store_factory.expire()
+            newer = await add_input(store, sid, "c")
+            new = await acquire(store, sid, owner("worker-b"))
+            again = await store.claim_next_turn_inputs(new.fence)
+            assert again is not None
+            assert [i.input_id for i in again.inputs] == [first.input_id, second.input_id]
+            rest = await store.claim_next_turn_inputs(new.fence)
+            assert rest is not None and [i.input_id for i in rest.inputs] == [newer.input_id]
+
     async def test_same_generation_scans_reach_rows_beyond_the_surplus(
         self, store_factory: StoreFactory
     ) -> None:

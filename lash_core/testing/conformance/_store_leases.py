@@ -134,6 +134,21 @@ class LeaseCases:
             held = await store.load_lease(sid)
             assert held is not None and held.fence == new.fence
 
+    async def test_live_leases_are_listed(self, store_factory: StoreFactory) -> None:
+        """list_live_leases shows held leases and leaves out released and expired ones."""
+        held, released, expiring = new_session_id(), new_session_id(), new_session_id()
+        async with store_factory.opened() as store:
+            kept = await acquire(store, held)
+            gone = await acquire(store, released)
+            assert await store.release_lease(gone.fence)
+            await acquire(store, expiring, ttl_ms=store_factory.short_ttl_ms)
+            ours = {held, released, expiring}
+            listed = [lease for lease in await store.list_live_leases() if lease.session_id in ours]
+            assert [lease.session_id for lease in listed] == sorted({held, expiring})
+            await store_factory.expire()
+            listed = [lease for lease in await store.list_live_leases() if lease.session_id in ours]
+            assert [lease.fence for lease in listed] == [kept.fence]
+
     async def test_reclaim_of_a_free_lease_acquires(self, store_factory: StoreFactory) -> None:
         """Reclaiming a lease nobody holds any more simply acquires it."""
         sid = new_session_id()

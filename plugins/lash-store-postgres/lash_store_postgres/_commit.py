@@ -102,7 +102,7 @@ def commit(tx: Tx, commit: TurnCommit) -> CommitResult:
         frames=commit.frames,
         ledger=head.ledger.merge(commit.usage_deltas),
         plugin_state=commit.plugin_state,
-        turn_count=head.turn_count + 1,
+        turn_count=head.turn_count + commit.counts_as_turn,
         node_count=node_count,
         last_prompt_usage=commit.last_prompt_usage,
         created_at_ms=head.created_at_ms,

@@ -223,17 +223,28 @@ def cancel_suffix(tx: Tx, session_id: str, anchor: CancelTarget) -> tuple[Cancel
 
 
 def _claim(
-    tx: Tx, fence: LeaseFence, max_inputs: int, where: str, params: dict[str, object], accept: bool
+    tx: Tx,
+    fence: LeaseFence,
+    max_inputs: int,
+    where: str,
+    params: dict[str, object],
+    accept: bool,
+    *,
+    regroup: bool = False,
 ) -> InputClaim | None:
+    """Claim the rows ``where`` selects (oldest first); with ``regroup``, a head row still
+    marked with a dead claim is claimed again only with the other rows of that claim."""
     lease = read_lease(tx, fence.session_id).check(fence)
     gen = lease.fencing_token
     picked = tx.all(
-        f"SELECT input_id FROM {{s}}.inputs WHERE session_id = %(sid)s AND {where} AND {CLAIMABLE} "
+        f"SELECT input_id, claim_id FROM {{s}}.inputs WHERE session_id = %(sid)s AND {where} AND {CLAIMABLE} "
         "ORDER BY enqueue_seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
         {"sid": fence.session_id, "gen": gen, "limit": max_inputs, **params},
     )
     if not picked:
         return None
+    if regroup and picked[0]["claim_id"] is not None:
+        picked = [r for r in picked if r["claim_id"] == picked[0]["claim_id"]]
     claim_id, token = f"claim_{uuid.uuid4().hex}", uuid.uuid4().hex
     rows = tx.all(
         "UPDATE {s}.inputs SET claim_id = %(claim)s, claim_token = %(token)s, claim_owner_json = %(owner)s, "
@@ -255,7 +266,7 @@ def _claim(
 
 def claim_next_turn(tx: Tx, fence: LeaseFence, max_inputs: int) -> InputClaim | None:
     """Claim deferred next-turn inputs, oldest first."""
-    return _claim(tx, fence, max_inputs, "state = 'deferred_next_turn'", {}, accept=False)
+    return _claim(tx, fence, max_inputs, "state = 'deferred_next_turn'", {}, accept=False, regroup=True)
 
 
 def claim_active(

@@ -18,8 +18,8 @@ from lash_core.store.leases import (
     SessionLease,
     holder_proven_dead,
 )
-from lash_store_postgres._db import Tx
-from lash_store_postgres._rows import LeaseRow, owner_columns, read_lease
+from lash_store_postgres._db import NOW_MS, Tx
+from lash_store_postgres._rows import LEASE_COLUMNS, LeaseRow, lease_later, owner_columns, read_lease
 
 __all__: list[str] = []
 
@@ -31,7 +31,7 @@ def check_ttl(ttl_ms: int) -> None:
 
 
 def _extend(tx: Tx, lease: SessionLease, expires_at_ms: int) -> SessionLease:
-    tx.execute(
+    tx.send(
         "UPDATE {s}.leases SET expires_at_ms = %s WHERE session_id = %s AND lease_token = %s",
         (expires_at_ms, lease.session_id, lease.lease_token),
     )
@@ -49,7 +49,7 @@ def _grant(tx: Tx, row: LeaseRow, session_id: str, owner: LeaseOwner, ttl_ms: in
     fencing = row.fencing + 1
     token = uuid.uuid4().hex
     owner_id, incarnation, liveness = owner_columns(owner)
-    tx.execute(
+    tx.send(
         "INSERT INTO {s}.leases (session_id, owner_id, owner_incarnation, owner_liveness_json, lease_token, "
         "fencing_token, claimed_at_ms, expires_at_ms) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (session_id) DO UPDATE SET owner_id = EXCLUDED.owner_id, "
@@ -98,29 +98,45 @@ def renew(tx: Tx, fence: LeaseFence, ttl_ms: int) -> SessionLease:
 def release(tx: Tx, fence: LeaseFence) -> bool:
     """Release the lease if ``fence`` still holds it (live or expired); keep the fencing counter."""
     tx.lock_session(fence.session_id)
-    return release_locked(tx, fence)
+    return tx.execute(*_release_statement(fence), last=True) == 1
 
 
-def release_locked(tx: Tx, fence: LeaseFence) -> bool:
-    """:func:`release` for a caller that holds the session lock already."""
+def release_locked(tx: Tx, fence: LeaseFence) -> None:
+    """Queue :func:`release` for a caller that holds the session lock already."""
+    tx.send(*_release_statement(fence))
+
+
+def _release_statement(fence: LeaseFence) -> tuple[str, tuple[str, str, int, str, str]]:
     return (
-        tx.execute(
-            "UPDATE {s}.leases SET owner_id = NULL, owner_incarnation = NULL, owner_liveness_json = NULL, "
-            "lease_token = NULL, claimed_at_ms = NULL, expires_at_ms = NULL "
-            "WHERE session_id = %s AND lease_token = %s AND fencing_token = %s AND owner_id = %s "
-            "AND owner_incarnation = %s",
-            (
-                fence.session_id,
-                fence.lease_token,
-                fence.fencing_token,
-                fence.owner.owner_id,
-                fence.owner.incarnation,
-            ),
-        )
-        == 1
+        "UPDATE {s}.leases SET owner_id = NULL, owner_incarnation = NULL, owner_liveness_json = NULL, "
+        "lease_token = NULL, claimed_at_ms = NULL, expires_at_ms = NULL "
+        "WHERE session_id = %s AND lease_token = %s AND fencing_token = %s AND owner_id = %s "
+        "AND owner_incarnation = %s",
+        (
+            fence.session_id,
+            fence.lease_token,
+            fence.fencing_token,
+            fence.owner.owner_id,
+            fence.owner.incarnation,
+        ),
     )
+
+
+def list_live(tx: Tx) -> list[SessionLease]:
+    """Every live lease by the database clock, sorted by session id."""
+    tx.idempotent = True
+    rows = tx.all(
+        f"SELECT session_id, {NOW_MS} AS now_ms, {LEASE_COLUMNS} FROM {{s}}.leases "
+        f"WHERE lease_token IS NOT NULL AND expires_at_ms > {NOW_MS} ORDER BY session_id",
+        last=True,
+    )
+    leases = (LeaseRow(row).live for row in rows)
+    return [lease for lease in leases if lease is not None]
 
 
 def load_live(tx: Tx, session_id: str) -> SessionLease | None:
     """The live lease of the session, or ``None``."""
-    return read_lease(tx, session_id).live
+    tx.idempotent = True
+    lease = lease_later(tx, session_id)
+    tx.end()
+    return LeaseRow(lease.one()).live

@@ -128,6 +128,10 @@ class PostgresStore:
         """The live lease of the session, or ``None``."""
         return await self._db.run("loading a session lease", _leases.load_live, session_id)
 
+    async def list_live_leases(self) -> Sequence[SessionLease]:
+        """Every live lease by the database clock, sorted by session id."""
+        return await self._db.run("listing live session leases", _leases.list_live)
+
     # -- pending turn input -----------------------------------------------------------
 
     async def enqueue_input(self, draft: PendingInputDraft) -> PendingInput:

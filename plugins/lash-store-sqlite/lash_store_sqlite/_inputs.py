@@ -192,7 +192,7 @@ class InputsFacet(SqliteBase):
         """Claim deferred next-turn inputs, oldest first."""
         check_limit("max_inputs", max_inputs)
         where = "state = ?"
-        return await self._claim_inputs(fence, where, (_DEFERRED,), max_inputs, None)
+        return await self._claim_inputs(fence, where, (_DEFERRED,), max_inputs, None, regroup=True)
 
     async def claim_active_inputs(
         self,
@@ -218,7 +218,12 @@ class InputsFacet(SqliteBase):
         params: tuple[object, ...],
         limit: int,
         state: PendingInputState | None,
+        *,
+        regroup: bool = False,
     ) -> InputClaim | None:
+        """Claim the rows ``where`` selects (oldest first, at most ``limit``), setting
+        ``state`` when given; with ``regroup``, a head row still marked with a dead claim is
+        claimed again only with the other rows of that claim."""
         db = self._check_open()
         query = (
             f"SELECT * FROM inputs WHERE session_id = ? AND {where} "
@@ -238,6 +243,8 @@ class InputsFacet(SqliteBase):
             rows = conn.execute(query, (fence.session_id, *params, generation, limit)).fetchall()
             if not rows:
                 return None
+            if regroup and rows[0]["claim_id"] is not None:
+                rows = [row for row in rows if row["claim_id"] == rows[0]["claim_id"]]
             claim_id, token = new_claim()
             owner_json = dumps(fence.owner)
             for row in rows:

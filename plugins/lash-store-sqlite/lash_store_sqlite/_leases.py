@@ -20,7 +20,15 @@ from lash_core.store.leases import (
     SessionLease,
     holder_proven_dead,
 )
-from lash_store_sqlite._base import SqliteBase, check_fence, dumps, live_lease, read_lease, release
+from lash_store_sqlite._base import (
+    SqliteBase,
+    check_fence,
+    dumps,
+    lease_from_row,
+    live_lease,
+    read_lease,
+    release,
+)
 
 __all__: list[str] = []
 
@@ -127,3 +135,17 @@ class LeasesFacet(SqliteBase):
     async def load_lease(self, session_id: str) -> SessionLease | None:
         """The live lease, or ``None``."""
         return await self._check_open().read(lambda conn: live_lease(conn, session_id, self._now()))
+
+    async def list_live_leases(self) -> list[SessionLease]:
+        """Every live lease, sorted by session id."""
+
+        def run(conn: sqlite3.Connection) -> list[SessionLease]:
+            now = self._now()
+            rows = conn.execute(
+                "SELECT * FROM leases WHERE lease_token IS NOT NULL AND expires_at_ms > ? ORDER BY session_id",
+                (now,),
+            ).fetchall()
+            leases = (lease_from_row(row["session_id"], row) for row in rows)
+            return [lease for lease in leases if lease is not None and lease.is_live(now)]
+
+        return await self._check_open().read(run)

@@ -199,7 +199,7 @@ class SqliteStore(InputsFacet, WorkFacet, LeasesFacet, MaintenanceFacet):
             frames=commit.frames,
             ledger=head.ledger.merge(commit.usage_deltas),
             plugin_state=commit.plugin_state,
-            turn_count=head.turn_count + 1,
+            turn_count=head.turn_count + commit.counts_as_turn,
             node_count=head.node_count + len(nodes),
             last_prompt_usage=commit.last_prompt_usage,
             created_at_ms=head.created_at_ms,

@@ -1,0 +1,106 @@
+"""What a turn does with the claims it serves: admission traces and the agent-frame handoff.
+
+A drained turn holds claims on pending input (``turn_input.*`` traces) and queued work
+(``queued_work.*``); they are completed in its commit. A turn run for a claim that switches
+agent frames hands the follow-on frame over durably: the switching commit enqueues an
+:class:`~lash_core.store.queued_work.AgentFrameTask` batch (the outbox), which the runtime
+claims at once to run the follow-on frame, or, after a crash, the next drain runs as turn
+work.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lash_core.model import AgentFrameSwitch, TurnOutcome
+from lash_core.store.queued_work import (
+    AgentFrameTask,
+    DeliveryPolicy,
+    QueuedWorkDraft,
+    SlotPolicy,
+    WorkClaim,
+)
+
+if TYPE_CHECKING:
+    from lash_core.store.inputs import InputClaim
+    from lash_core.tracing import Tracer
+    from lash_core.turn.state import TurnState
+
+__all__ = [
+    "handoff_draft",
+    "handoff_key",
+    "needs_handoff",
+    "trace_claimed",
+    "trace_completed_claims",
+]
+
+
+def handoff_key(turn_id: str) -> str:
+    """The source key of the handoff batch the commit of ``turn_id`` enqueues."""
+    return f"agent-frame-handoff:{turn_id}"
+
+
+def handoff_draft(
+    session_id: str, turn_id: str, outcome: AgentFrameSwitch, options: dict[str, Any] | None
+) -> QueuedWorkDraft:
+    """The outbox batch handing the frame ``outcome`` opened over to the next physical turn."""
+    return QueuedWorkDraft(
+        session_id,
+        (AgentFrameTask(outcome.frame_id, outcome.task or "Continue.", options),),
+        source_key=handoff_key(turn_id),
+        delivery=DeliveryPolicy.AFTER_CURRENT_TURN_COMMIT,
+        slot=SlotPolicy.EXCLUSIVE,
+    )
+
+
+def needs_handoff(outcome: TurnOutcome) -> bool:
+    """True when ``outcome`` opens a follow-on agent frame."""
+    return isinstance(outcome, AgentFrameSwitch) and bool(outcome.frame_id)
+
+
+def trace_claimed(
+    tracer: Tracer, session_id: str, turn_id: str | None, claim: InputClaim | WorkClaim, **extra: Any
+) -> None:
+    """Trace ``turn_input.claimed`` or ``queued_work.claimed`` for ``claim``."""
+    if isinstance(claim, WorkClaim):
+        tracer.emit(
+            session_id,
+            turn_id,
+            "custom",
+            name="queued_work.claimed",
+            claim_id=claim.claim_id,
+            batch_ids=[b.batch_id for b in claim.batches],
+            **extra,
+        )
+    else:
+        tracer.emit(
+            session_id,
+            turn_id,
+            "custom",
+            name="turn_input.claimed",
+            claim_id=claim.claim_id,
+            input_ids=[i.input_id for i in claim.inputs],
+            **extra,
+        )
+
+
+def trace_completed_claims(tracer: Tracer, session_id: str, turn_id: str, state: TurnState) -> None:
+    """Trace ``turn_input.completed`` / ``queued_work.completed`` for the claims a commit completed."""
+    if state.input_claims:
+        tracer.emit(
+            session_id,
+            turn_id,
+            "custom",
+            name="turn_input.completed",
+            claim_ids=[ref.claim_id for ref in state.input_claims],
+            input_ids=[i for ref in state.input_claims for i in ref.item_ids],
+        )
+    if state.work_claims:
+        tracer.emit(
+            session_id,
+            turn_id,
+            "custom",
+            name="queued_work.completed",
+            claim_ids=[ref.claim_id for ref in state.work_claims],
+            batch_ids=[b for ref in state.work_claims for b in ref.item_ids],
+        )
