@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Awaitable, Callable
+import os
+import signal
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,46 @@ async def test_the_cancel_path_then_two_interrupts_at_the_prompt_exit() -> None:
     assert decisions == ["cancelled"]
     assert loop.results[0].outcome == Stopped(Cancelled())
     assert reader.steps == ["not read"]  # the Ctrl+C after the cancel left the chat
+
+
+@pytest.fixture
+def sigint_recorded() -> Iterator[list[int]]:
+    """SIGINT only recorded (not KeyboardInterrupt) unless the code under test handles it."""
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+async def test_sigint_cancels_the_turn_then_leaves_with_a_concurrent_reader(
+    sigint_recorded: list[int],
+) -> None:
+    """SIGINT (Ctrl+C while no prompt is drawn) cancels the running turn; the next one leaves."""
+    gate = anyio.Event()
+    first = reply_text("never", gate=gate)
+    provider = ScriptedProvider([first])
+    holder: dict[str, ChatLoop] = {}
+
+    async def sigint_then_idle() -> None:
+        await first.started.wait()
+        os.kill(os.getpid(), signal.SIGINT)
+        await holder["loop"].wait_idle()
+
+    async def sigint_while_reading() -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # armed by the cancel: this one leaves
+        await anyio.sleep_forever()  # the read in progress is abandoned
+
+    reader = ScriptedReader("hello", sigint_then_idle, sigint_while_reading, "unread")
+    out_console, err_console, _, err = _consoles()
+    with anyio.fail_after(30):
+        async with scripted_runtime(provider) as runtime:
+            loop = holder["loop"] = ChatLoop(await runtime.session("s"), reader, out_console, err_console)
+            await loop.run()
+    assert loop.results[0].outcome == Stopped(Cancelled())
+    assert reader.steps == ["unread"] and sigint_recorded == []
+    assert "stopped: cancelled" in err.getvalue() and "bye" in err.getvalue()
 
 
 async def test_ctrl_c_at_an_idle_prompt_arms_then_exits() -> None:

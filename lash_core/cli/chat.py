@@ -4,8 +4,10 @@ On a terminal the prompt (prompt_toolkit) stays live while the agent works: a li
 entered then is submitted to the running turn as active-turn input (``turn.submit`` for
 an inline store, ``session.submit(..., ingress="active_turn")`` for a durable one), and
 Ctrl+C cancels the running turn (it commits ``Stopped(Cancelled)``; the session stays
-usable). Ctrl+C at the prompt once more, or Ctrl+D, exits. When stdin is not a terminal,
-lines are read one turn at a time. ``/exit`` leaves, ``/usage`` shows the session's usage.
+usable). Ctrl+C at the prompt once more, or Ctrl+D, exits. The prompt reads Ctrl+C as a key;
+a SIGINT (Ctrl+C while no prompt is drawn, between two prompts, or ``kill -INT``) does the
+same for the whole chat. When stdin is not a terminal, lines are read one turn at a time.
+``/exit`` leaves, ``/usage`` shows the session's usage.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ class LineReader(Protocol):
 
 
 class PromptReader:
-    """prompt_toolkit: line editing, history, a prompt that stays live during turns."""
+    """prompt_toolkit: line editing, history, a prompt that stays live during turns. Ctrl+C
+    typed at the prompt raises ``KeyboardInterrupt``; SIGINT is left to the chat loop."""
 
     concurrent = True
 
@@ -76,7 +79,9 @@ class PromptReader:
         from prompt_toolkit.patch_stdout import patch_stdout
 
         with patch_stdout(raw=True):
-            return str(await self._session.prompt_async(prompt))
+            # handle_sigint=False: prompt_toolkit would replace the chat's SIGINT handler and,
+            # on returning, reset it to the default, which raises KeyboardInterrupt anywhere.
+            return str(await self._session.prompt_async(prompt, handle_sigint=False))
 
 
 class ReadlineReader:
@@ -149,6 +154,8 @@ class ChatLoop:
         self._idle = anyio.Event()
         self._idle.set()
         self._fed_durable = False
+        self._leaving = False
+        self._reading: anyio.CancelScope | None = None
 
     async def wait_idle(self) -> None:
         """Return once no turn is running."""
@@ -167,25 +174,50 @@ class ChatLoop:
         self.err.print("[dim](Ctrl+C again, Ctrl+D or /exit to leave)[/]")
         return "armed"
 
+    def leave(self) -> None:
+        """Stop reading lines (the one being read is abandoned); a running turn is waited for."""
+        self._leaving = True
+        if self._reading is not None:
+            self._reading.cancel()
+
     async def run(self) -> None:
-        """Read and handle lines until the user leaves; a running turn is waited for."""
+        """Read and handle lines until the user leaves; a running turn is waited for. With a
+        concurrent reader, SIGINT is handled as Ctrl+C until then."""
         self.err.print(f"[dim]session {escape(self.session.id)} · {INTRO}[/]")
         async with anyio.create_task_group() as group:
-            while True:
-                if not self.reader.concurrent:
-                    await self.wait_idle()
-                try:
-                    line = await self.reader.read_line(PROMPT)
-                except KeyboardInterrupt:
-                    if self.interrupt() == "exit":
-                        break
-                    continue
-                except EOFError:
-                    break
-                self.armed = False
-                if not await self.handle(line, group):
-                    break
+            watcher = anyio.CancelScope()
+            if self.reader.concurrent:
+                group.start_soon(_interrupt_on_sigint, self, watcher)
+            await self._read_lines(group)
+            await self.wait_idle()
+            watcher.cancel()
         self.err.print(f"[dim]bye · continue with `lash chat --session {escape(self.session.id)}`[/]")
+
+    async def _read_lines(self, group: anyio.abc.TaskGroup) -> None:
+        while not self._leaving:
+            if not self.reader.concurrent:
+                await self.wait_idle()
+            try:
+                line = await self._read_line()
+            except KeyboardInterrupt:
+                if self.interrupt() == "exit":
+                    return
+                continue
+            except EOFError:
+                return
+            if line is None:  # left while reading
+                return
+            self.armed = False
+            if not await self.handle(line, group):
+                return
+
+    async def _read_line(self) -> str | None:
+        with anyio.CancelScope() as self._reading:
+            try:
+                return await self.reader.read_line(PROMPT)
+            finally:
+                self._reading = None
+        return None
 
     async def handle(self, line: str, group: anyio.abc.TaskGroup) -> bool:
         """Handle one line: a command, input for the running turn, or a new turn.
@@ -205,7 +237,7 @@ class ChatLoop:
         self._idle = anyio.Event()
         watcher = anyio.CancelScope()
         if not self.reader.concurrent:  # Ctrl+C arrives as a signal, not from the prompt
-            group.start_soon(_cancel_on_sigint, self, watcher)
+            group.start_soon(_interrupt_on_sigint, self, watcher)
         group.start_soon(self._run_turn, self.turn, watcher)
         return True
 
@@ -237,12 +269,14 @@ class ChatLoop:
             self._idle.set()
 
 
-async def _cancel_on_sigint(loop: ChatLoop, scope: anyio.CancelScope) -> None:
+async def _interrupt_on_sigint(loop: ChatLoop, scope: anyio.CancelScope) -> None:
+    """Until ``scope`` is cancelled, SIGINT does what Ctrl+C at the prompt does."""
     with scope:
         try:
             with anyio.open_signal_receiver(signal.SIGINT) as signals:
                 async for _ in signals:
-                    loop.interrupt()
+                    if loop.interrupt() == "exit":
+                        loop.leave()
         except (NotImplementedError, ValueError, RuntimeError):
             await anyio.sleep_forever()
 
