@@ -120,7 +120,7 @@ async def drain_session(
         return results
     store, tracer = session.core.store, session.core.tracer
     try:
-        await session.refresh()
+        await session.refresh(guard.head_revision)
         while max_turns is None or len(results) < max_turns:
             command = await store.claim_leading_command(guard.fence)
             if command is not None:
@@ -132,7 +132,10 @@ async def drain_session(
                 turn_id = merged.trace_turn_id or claimed_turn_id([i.input_id for i in claim.inputs])
                 if tracer.enabled:
                     trace_claimed(tracer, session.id, turn_id, claim)
-                results.append(await _run(session, guard, holder, merged, turn_id, sink, input_claim=claim))
+                last = max_turns is not None and len(results) + 1 >= max_turns
+                results.append(
+                    await _run(session, guard, holder, merged, turn_id, sink, last, input_claim=claim)
+                )
                 continue
             work = await store.claim_ready_work(
                 guard.fence, WorkBoundary.IDLE, max_batches=MAX_CLAIMED_INPUTS
@@ -143,8 +146,11 @@ async def drain_session(
             if tracer.enabled:
                 trace_claimed(tracer, session.id, turn_id, work)
             turn_input, causes = materialize_work(work, turn_id)
+            last = max_turns is not None and len(results) + 1 >= max_turns
             results.append(
-                await _run(session, guard, holder, turn_input, turn_id, sink, work_claim=work, causes=causes)
+                await _run(
+                    session, guard, holder, turn_input, turn_id, sink, last, work_claim=work, causes=causes
+                )
             )
     finally:
         await guard.release()
@@ -158,9 +164,11 @@ async def _run(
     turn_input: TurnInput,
     turn_id: str,
     sink: EventSink | None,
+    last: bool,
     **claims: object,
 ) -> AssembledTurn:
-    """Run one claimed turn on ``session`` under ``guard`` (the lease stays held after it)."""
+    """Run one claimed turn on ``session`` under ``guard``; the lease stays held after it
+    unless this is the ``last`` turn of the drain (then its commit releases it)."""
     from lash_core.session import Turn
 
     turn = Turn(session, turn_input, turn_id, (sink,) if sink else ())
@@ -168,7 +176,7 @@ async def _run(
     turn.mark_started()
     session.begin(turn)
     try:
-        runner = TurnRunner(session, turn, guard=guard, release_on_commit=False, **claims)  # type: ignore[arg-type]
+        runner = TurnRunner(session, turn, guard=guard, release_on_commit=last, **claims)  # type: ignore[arg-type]
         return await runner.run()
     finally:
         session.end(turn)

@@ -18,6 +18,7 @@ import anyio
 from lash_core.errors import LeaseLost, SessionBusy
 from lash_core.store.leases import (
     LeaseAcquired,
+    LeaseBusy,
     LeaseFence,
     LeaseOwner,
     LeaseTimings,
@@ -58,6 +59,8 @@ class LeaseGuard:
         self.on_lost = on_lost
         self.lease: SessionLease | None = None
         self.lost = False
+        # The session's head revision when the lease was acquired, if the store reported it.
+        self.head_revision: int | None = None
 
     @property
     def fence(self) -> LeaseFence:
@@ -69,16 +72,13 @@ class LeaseGuard:
     async def try_acquire(self) -> bool:
         """Acquire the lease, or take it over from a holder proven dead; ``False`` when busy."""
         claim = await self.store.try_claim_lease(self.session_id, self.owner, ttl_ms=self.timings.ttl_ms)
-        if isinstance(claim, LeaseAcquired):
-            self.lease = claim.lease
-            return True
-        if holder_proven_dead(claim.holder.owner, self.owner):
-            retry = await self.store.reclaim_lease(
+        if isinstance(claim, LeaseBusy) and holder_proven_dead(claim.holder.owner, self.owner):
+            claim = await self.store.reclaim_lease(
                 self.session_id, self.owner, claim.holder.fence, ttl_ms=self.timings.ttl_ms
             )
-            if isinstance(retry, LeaseAcquired):
-                self.lease = retry.lease
-                return True
+        if isinstance(claim, LeaseAcquired):
+            self.lease, self.head_revision = claim.lease, claim.head_revision
+            return True
         return False
 
     async def acquire(self) -> SessionLease:

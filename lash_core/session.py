@@ -198,9 +198,13 @@ class Session:
             return None
         return LeaseGuard(self.core.store, self.id, self.core.lease_owner, self.core.lease_timings, on_lost)
 
-    async def refresh(self) -> bool:
+    async def refresh(self, known_revision: int | None = None) -> bool:
         """Reload the session when another worker committed since this handle's last commit
-        (so no stale history is extended); ``True`` when it reloaded."""
+        (so no stale history is extended); ``True`` when it reloaded. ``known_revision`` is
+        the store's head revision if the caller read it just now under the session lease
+        (the lease acquisition reports it): when it is this handle's, nothing is read."""
+        if known_revision is not None and known_revision == self.head_revision:
+            return False
         head = await self.core.store.load_head(self.id)
         if head is None or head.head_revision == self.head_revision:
             return False
@@ -326,7 +330,7 @@ class Turn:
                 return await TurnRunner(session, self).run()
             await guard.acquire()
             try:
-                await session.refresh()
+                await session.refresh(guard.head_revision)
                 return await TurnRunner(session, self, guard=guard).run()
             finally:
                 await guard.release()

@@ -48,6 +48,7 @@ __all__ = [
     "current_process_liveness",
     "holder_proven_dead",
     "read_process_start",
+    "with_head_revision",
 ]
 
 DEFAULT_LEASE_TTL_MS = 30_000
@@ -128,9 +129,20 @@ class SessionLease:
 
 @frozen
 class LeaseAcquired:
-    """The caller holds the lease (freshly acquired, re-entered or taken over)."""
+    """The caller holds the lease (freshly acquired, re-entered or taken over).
+
+    ``head_revision`` is the session's head revision read in the same transaction (0 for a
+    session without a head; ``None`` when the store does not report it): a runtime whose
+    handle is at that revision need not reload the session before its turn.
+    """
 
     lease: SessionLease
+    head_revision: int | None = None
+
+
+def with_head_revision(claim: LeaseClaim, head_revision: int) -> LeaseClaim:
+    """``claim`` with ``head_revision`` filled in when the lease was acquired."""
+    return LeaseAcquired(claim.lease, head_revision) if isinstance(claim, LeaseAcquired) else claim
 
 
 @frozen

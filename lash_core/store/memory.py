@@ -41,6 +41,7 @@ from lash_core.store.leases import (
     LeaseOwner,
     SessionLease,
     holder_proven_dead,
+    with_head_revision,
 )
 from lash_core.store.maintenance import DEFAULT_ATTACHMENT_GRACE_MS, GcReport, VacuumReport
 from lash_core.store.queued_work import QueuedWorkBatch, WorkState, work_class
@@ -219,7 +220,14 @@ class MemoryStore(_InputsMixin, _WorkMixin):
     async def try_claim_lease(
         self, session_id: str, owner: LeaseOwner, *, ttl_ms: int = DEFAULT_LEASE_TTL_MS
     ) -> LeaseClaim:
-        """Acquire, re-enter, or answer busy."""
+        """Acquire, re-enter, or answer busy (with the head revision when acquired)."""
+        return with_head_revision(self._try_claim(session_id, owner, ttl_ms), self._head_revision(session_id))
+
+    def _head_revision(self, session_id: str) -> int:
+        session = self._data.sessions.get(session_id)
+        return session.head.head_revision if session else 0
+
+    def _try_claim(self, session_id: str, owner: LeaseOwner, ttl_ms: int) -> LeaseClaim:
         _check_ttl(ttl_ms)
         now = self._now()
         row = self._data.leases.setdefault(session_id, _LeaseRow())
@@ -240,6 +248,11 @@ class MemoryStore(_InputsMixin, _WorkMixin):
         ttl_ms: int = DEFAULT_LEASE_TTL_MS,
     ) -> LeaseClaim:
         """Take over from the observed holder when it is proven dead (or the lease is free)."""
+        return with_head_revision(
+            self._reclaim(session_id, owner, observed, ttl_ms), self._head_revision(session_id)
+        )
+
+    def _reclaim(self, session_id: str, owner: LeaseOwner, observed: LeaseFence, ttl_ms: int) -> LeaseClaim:
         _check_ttl(ttl_ms)
         now = self._now()
         row = self._data.leases.setdefault(session_id, _LeaseRow())

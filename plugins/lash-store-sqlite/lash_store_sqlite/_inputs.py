@@ -234,7 +234,7 @@ class InputsFacet(SqliteBase):
             generation = check_fence(conn, fence, self._now()).fencing_token
             return conn.execute(query, (fence.session_id, *params, generation, 1)).fetchone() is not None
 
-        if not await db.read(probe):  # cheap: no write transaction when nothing is claimable
+        if not await db.peek(probe):  # cheap: no write transaction when nothing is claimable
             return None
 
         def run(conn: sqlite3.Connection) -> InputClaim | None:

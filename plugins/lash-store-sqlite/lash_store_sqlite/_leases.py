@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Callable
 
 from lash_core.store.leases import (
     DEFAULT_LEASE_TTL_MS,
@@ -19,6 +20,7 @@ from lash_core.store.leases import (
     LeaseOwner,
     SessionLease,
     holder_proven_dead,
+    with_head_revision,
 )
 from lash_store_sqlite._base import (
     SqliteBase,
@@ -73,6 +75,21 @@ def _extend(conn: sqlite3.Connection, lease: SessionLease, expires_at_ms: int) -
     )
 
 
+def _reporting_head(
+    session_id: str, run: Callable[[sqlite3.Connection], LeaseClaim]
+) -> Callable[[sqlite3.Connection], LeaseClaim]:
+    """``run``, then the session's head revision read in the same transaction."""
+
+    def with_head(conn: sqlite3.Connection) -> LeaseClaim:
+        claim = run(conn)
+        row = conn.execute(
+            "SELECT head_revision FROM sessions WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        return with_head_revision(claim, row[0] if row else 0)
+
+    return with_head
+
+
 class LeasesFacet(SqliteBase):
     """The session execution lease facet."""
 
@@ -91,7 +108,7 @@ class LeasesFacet(SqliteBase):
                 return LeaseBusy(current)
             return LeaseAcquired(_grant(conn, row, session_id, owner, now, ttl_ms))
 
-        return await self._check_open().write(run)
+        return await self._check_open().write(_reporting_head(session_id, run))
 
     async def reclaim_lease(
         self,
@@ -115,7 +132,7 @@ class LeasesFacet(SqliteBase):
                 return LeaseAcquired(_grant(conn, row, session_id, owner, now, ttl_ms))
             return LeaseBusy(current)
 
-        return await self._check_open().write(run)
+        return await self._check_open().write(_reporting_head(session_id, run))
 
     async def renew_lease(self, fence: LeaseFence, *, ttl_ms: int = DEFAULT_LEASE_TTL_MS) -> SessionLease:
         """Extend the live lease, keeping its tokens."""
@@ -134,7 +151,7 @@ class LeasesFacet(SqliteBase):
 
     async def load_lease(self, session_id: str) -> SessionLease | None:
         """The live lease, or ``None``."""
-        return await self._check_open().read(lambda conn: live_lease(conn, session_id, self._now()))
+        return await self._check_open().peek(lambda conn: live_lease(conn, session_id, self._now()))
 
     async def list_live_leases(self) -> list[SessionLease]:
         """Every live lease, sorted by session id."""
@@ -148,4 +165,4 @@ class LeasesFacet(SqliteBase):
             leases = (lease_from_row(row["session_id"], row) for row in rows)
             return [lease for lease in leases if lease is not None and lease.is_live(now)]
 
-        return await self._check_open().read(run)
+        return await self._check_open().peek(run)

@@ -121,4 +121,4 @@ class MaintenanceFacet(SqliteBase):
             ).fetchall()
             return [row[0] for row in rows]
 
-        return await self._check_open().read(run)
+        return await self._check_open().peek(run)

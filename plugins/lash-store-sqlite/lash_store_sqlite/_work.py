@@ -190,7 +190,7 @@ class WorkFacet(SqliteBase):
             generation = check_fence(conn, fence, now).fencing_token
             return bool(select(conn, generation, now))
 
-        if not await db.read(probe):  # cheap: no write transaction when nothing is claimable
+        if not await db.peek(probe):  # cheap: no write transaction when nothing is claimable
             return None
 
         def run(conn: sqlite3.Connection) -> WorkClaim | None:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import anyio.lowlevel
 import anyio.to_thread
 
 from lash_core.clock import Clock, SystemClock
@@ -61,6 +62,8 @@ class SqliteDatabase:
         self._clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        # Commits cost no flush to disk (memory or a RAM file system): writes may run inline.
+        self._inline_writes = self.in_memory or on_ram_file_system(self.path)
 
     @property
     def in_memory(self) -> bool:
@@ -89,9 +92,34 @@ class SqliteDatabase:
         """Run ``operation(conn)`` in one read transaction (a consistent snapshot)."""
         return await anyio.to_thread.run_sync(self._run, operation, "BEGIN")
 
+    async def peek(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """Like :meth:`read`, for a short read (a probe, a head, a lease): when the connection
+        is free it runs right here on the event loop's thread, sparing the hop to a worker
+        thread (a WAL read never waits for writers); else it queues on a worker thread."""
+        await anyio.lowlevel.checkpoint()
+        if self._lock.acquire(blocking=False):
+            try:
+                return self._run_unlocked(operation, "BEGIN")
+            finally:
+                self._lock.release()
+        return await anyio.to_thread.run_sync(self._run, operation, "BEGIN")
+
     async def write(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``operation(conn)`` in one ``BEGIN IMMEDIATE`` transaction: committed when it
-        returns, rolled back entirely when it raises."""
+        returns, rolled back entirely when it raises.
+
+        A database whose commits cost no disk flush (in memory, or a file on a RAM file system
+        such as ``/dev/shm``) runs the write right here on the event loop's thread when the
+        connection is free and no other process holds the write lock; otherwise, and always
+        for a file on disk (whose commit waits for ``fsync``), on a worker thread."""
+        await anyio.lowlevel.checkpoint()
+        if self._inline_writes and self._lock.acquire(blocking=False):
+            try:
+                conn = self._connection()
+                if self._begin_without_waiting(conn):
+                    return self._complete(conn, operation)
+            finally:
+                self._lock.release()
         return await anyio.to_thread.run_sync(self._run, operation, "BEGIN IMMEDIATE")
 
     async def pragma(self, name: str) -> object:
@@ -120,28 +148,51 @@ class SqliteDatabase:
 
     def _run(self, operation: Callable[[sqlite3.Connection], T], begin: str) -> T:
         with self._lock:
-            conn = self._connection()
-            try:
-                conn.execute(begin)
-            except sqlite3.OperationalError as exc:
-                raise _busy_error(self, exc) from exc
-            try:
-                result = operation(conn)
-            except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise _database_error(self, exc) from exc
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise StoreError(f"{self.where} could not commit: {exc}; nothing was written, retry") from exc
-            return result
+            return self._run_unlocked(operation, begin)
+
+    def _run_unlocked(self, operation: Callable[[sqlite3.Connection], T], begin: str) -> T:
+        """One transaction of ``operation`` (the caller holds the lock)."""
+        conn = self._connection()
+        try:
+            conn.execute(begin)
+        except sqlite3.OperationalError as exc:
+            raise _busy_error(self, exc) from exc
+        return self._complete(conn, operation)
+
+    def _begin_without_waiting(self, conn: sqlite3.Connection) -> bool:
+        """Begin a write transaction unless another connection holds the write lock (then
+        ``False``, without waiting for it)."""
+        if self.in_memory:  # private to this connection: nobody else can hold its lock
+            conn.execute("BEGIN IMMEDIATE")
+            return True
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+
+    def _complete(self, conn: sqlite3.Connection, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``operation`` in the begun transaction and commit it (roll back when it raises)."""
+        try:
+            result = operation(conn)
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _database_error(self, exc) from exc
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"{self.where} could not commit: {exc}; nothing was written, retry") from exc
+        return result
 
     def _close_sync(self) -> None:
         with self._lock:
@@ -281,3 +332,23 @@ def _busy_error(db: SqliteDatabase, exc: sqlite3.OperationalError) -> StoreError
         f"{db.where} stayed locked by another connection for more than busy_timeout_ms="
         f"{db.busy_timeout_ms} ({exc}); nothing was written: retry, or raise busy_timeout_ms"
     )
+
+
+def on_ram_file_system(path: str) -> bool:
+    """True when ``path`` lies on a RAM file system (``tmpfs``/``ramfs``, e.g. ``/dev/shm``),
+    read from ``/proc/self/mounts``; ``False`` where that cannot be told."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return False
+    target = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    best, fstype = "", ""
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, fstype = point, fields[2]
+    return fstype in ("tmpfs", "ramfs")

@@ -107,7 +107,7 @@ class SqliteStore(InputsFacet, WorkFacet, LeasesFacet, MaintenanceFacet):
 
     async def load_head(self, session_id: str) -> SessionHead | None:
         """The session's head, or ``None``."""
-        return await self._check_open().read(lambda conn: _read_head(conn, session_id))
+        return await self._check_open().peek(lambda conn: _read_head(conn, session_id))
 
     async def list_sessions(self) -> Sequence[SessionSummary]:
         """Every session, most recently updated first."""
