@@ -3,18 +3,21 @@
 A hook that needs a model (a summary, a classifier) calls
 ``await ctx.completions.complete("...", source="summary")``. The call goes through the
 turn's effect controller with the replay key ``<turn_id>:<phase>:direct:<n>``, and its
-usage lands in the session ledger under ``source``.
+usage lands in the session ledger under ``source``. ``output_spec`` asks for structured
+output (``JsonSchemaOutput(name, schema)`` for JSON valid against a schema).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
-from lash_core.model import LlmResponse, Message, Part, PartKind, Role
+from lash_core.model import LlmResponse, Message, OutputSpec, Part, PartKind, Role
 
 __all__ = ["DirectCompletions"]
 
-CompleteFn = Callable[[str, tuple[Message, ...], str, str, int | None], Awaitable[LlmResponse]]
+CompleteFn = Callable[
+    [str, tuple[Message, ...], str, str, int | None, OutputSpec | None], Awaitable[LlmResponse]
+]
 
 
 class DirectCompletions:
@@ -31,8 +34,10 @@ class DirectCompletions:
         source: str,
         system_prompt: str = "",
         max_output_tokens: int | None = None,
+        output_spec: OutputSpec | None = None,
     ) -> LlmResponse:
-        """Ask the session's model; ``source`` labels the usage in the ledger (``compaction``...)."""
+        """Ask the session's model; ``source`` labels the usage in the ledger (``compaction``...);
+        ``output_spec`` asks for structured output (the answer's ``text`` is then JSON)."""
         if not source:
             raise ValueError("a direct completion needs a usage source, such as source='summary'")
         if isinstance(prompt, str):
@@ -41,4 +46,6 @@ class DirectCompletions:
             )
         else:
             messages = tuple(prompt)
-        return await self._complete(self.phase, messages, source, system_prompt, max_output_tokens)
+        return await self._complete(
+            self.phase, messages, source, system_prompt, max_output_tokens, output_spec
+        )

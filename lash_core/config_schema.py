@@ -42,6 +42,7 @@ _KNOWN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "cache_dialect": "how the provider marks prompt-cache breakpoints (openai, anthropic, gemini, none)",
         "reasoning_dialect": "how the provider asks for reasoning (openai, openrouter, none)",
         "attachment_media_types": "media types the model accepts (patterns such as image/* allowed)",
+        "structured_output": "whether the model can be asked for structured output (JSON, JSON schema)",
     },
     "JsonlTraceSettings": {
         "directory": "the directory of the trace files, one <session id>.jsonl per session",

@@ -42,6 +42,7 @@ TAGGED_UNIONS: tuple[Any, ...] = (
     model.MessageOrigin,
     model.AttachmentSource,
     model.InputItem,
+    model.OutputSpec,
     model.TurnFinish,
     model.TurnStop,
     model.TurnOutcome,

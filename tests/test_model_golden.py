@@ -217,6 +217,7 @@ TURN_EVENT: dict[str, Any] = {
 LLM_PART: dict[str, Any] = {
     "text": m.LlmTextPart("Hello"),
     "text_meta": m.LlmTextPart("Hello", response_meta={"phase": "final"}),
+    "text_invisible": m.LlmTextPart("Checking.", response_meta={"phase": "commentary"}, visible=False),
     "reasoning": m.LlmReasoningPart("think"),
     "reasoning_replay": m.LlmReasoningPart("", replay={"encrypted_content": "xyz", "signature": "sig"}),
     "tool_call": m.LlmToolCallPart("call-1", "read_file", '{"path": "a.txt"}'),
@@ -318,6 +319,13 @@ PART: dict[str, Any] = {
         ),
         prune_state=m.Cleared(),
     ),
+    "prose_invisible": m.Part(
+        "m3.p0",
+        m.PartKind.PROSE,
+        "Checking.",
+        response_meta={"id": "msg_1", "phase": "commentary"},
+        visible=False,
+    ),
 }
 
 TURN_INPUT: dict[str, Any] = {
@@ -347,6 +355,9 @@ TURN_INPUT: dict[str, Any] = {
     ),
     "empty_prompt_layer": m.TurnInput(
         protocol_turn_options={}, context=m.TurnContext(prompt=m.PromptLayer())
+    ),
+    "structured_output": m.TurnInput.text(
+        "list the files", context=m.TurnContext(output_spec=m.JsonSchemaOutput("files", READ_FILE_SCHEMA))
     ),
     "live_fields_not_written": m.TurnInput(
         items=(m.TextItem("x"),),
@@ -503,6 +514,7 @@ MODEL_SPEC: dict[str, Any] = {
         cache_dialect="anthropic",
         reasoning_dialect="anthropic_thinking",
         attachment_media_types=("image/*", "application/pdf"),
+        structured_output=False,
     ),
 }
 
@@ -548,6 +560,13 @@ LLM_REQUEST: dict[str, Any] = {
         request_id="req-1",
     ),
     "tool_choice_none": m.LlmRequest(m.ModelSpec("gpt-x"), "s", (), tool_choice=m.ToolChoice.NONE),
+    "json_output": m.LlmRequest(m.ModelSpec("gpt-x"), "", (), output_spec=m.JsonObjectOutput()),
+}
+
+OUTPUT_SPEC: dict[str, Any] = {
+    "json_object": m.JsonObjectOutput(),
+    "json_schema": m.JsonSchemaOutput("answer", {**READ_FILE_SCHEMA, "required": ["path"]}),
+    "json_schema_loose": m.JsonSchemaOutput("answer-v2", {"type": "object"}, strict=False),
 }
 
 LLM_RESPONSE: dict[str, Any] = {
@@ -602,6 +621,7 @@ UNION_GOLDEN: dict[str, tuple[Any, dict[str, Any]]] = {
     "turn_event": (m.TurnEvent, TURN_EVENT),
     "llm_part": (m.LlmPart, LLM_PART),
     "llm_stream_event": (m.LlmStreamEvent, LLM_STREAM_EVENT),
+    "output_spec": (m.OutputSpec, OUTPUT_SPEC),
 }
 RECORD_GOLDEN: dict[str, tuple[Any, dict[str, Any]]] = {
     "message": (m.Message, MESSAGE),

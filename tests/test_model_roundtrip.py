@@ -44,6 +44,7 @@ JSON_VALUES = st.recursive(
 FIELD_OVERRIDES: dict[tuple[type, str], st.SearchStrategy[Any]] = {
     (m.ModelSpec, "id"): st.text(min_size=1, max_size=8),
     (m.ModelSpec, "context_window_tokens"): st.integers(min_value=1),
+    (m.JsonSchemaOutput, "name"): st.from_regex(r"[A-Za-z0-9_-]{1,8}", fullmatch=True),
 }
 
 

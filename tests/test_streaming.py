@@ -233,3 +233,24 @@ async def test_attempt_reset_retracts_the_streamed_prose_by_correlation_id() -> 
     assert kinds.index(ModelAttemptReset) == kinds.index(AssistantProseDelta) + 2
     assert stream.result is not None
     assert [m.text for m in stream.result.messages] == ["hello", "final"]
+
+
+@pytest.mark.anyio
+async def test_invisible_text_stays_in_history_but_is_neither_streamed_nor_the_answer() -> None:
+    """Text a provider marks invisible (commentary beside a final answer) is not replayed as prose
+    nor part of the answer, and stays in history with its metadata for the provider's replay."""
+    commentary = LlmTextPart("Checking the atlas.", {"phase": "commentary"}, visible=False)
+    response = LlmResponse((commentary, LlmTextPart("Paris.", {"phase": "final_answer"})), TokenUsage(3, 2))
+    async with scripted_runtime(ScriptedProvider([response])) as rt:
+        session = await rt.session("s1")
+        stream = session.turn("capital?").stream()
+        activities = [a async for a in stream]
+    assert [a.event.text for a in activities if isinstance(a.event, AssistantProseDelta)] == ["Paris."]
+    assert stream.result is not None
+    assert stream.result.outcome == Finished(AssistantMessage("Paris."))
+    _, answer = stream.result.messages
+    assert [(p.content, p.response_meta, p.visible) for p in answer.parts] == [
+        ("Checking the atlas.", {"phase": "commentary"}, False),
+        ("Paris.", {"phase": "final_answer"}, True),
+    ]
+    assert answer.text == "Paris."

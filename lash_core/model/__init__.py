@@ -117,6 +117,11 @@ from lash_core.model.outcome import (
     TurnStop,
     outcome_status,
 )
+from lash_core.model.output_spec import (
+    JsonObjectOutput,
+    JsonSchemaOutput,
+    OutputSpec,
+)
 from lash_core.model.policy import (
     ModelSpec,
     SessionPolicy,
@@ -184,6 +189,8 @@ __all__ = [
     "InputItem",
     "Intact",
     "InvalidInput",
+    "JsonObjectOutput",
+    "JsonSchemaOutput",
     "LlmPart",
     "LlmReasoningPart",
     "LlmRequest",
@@ -197,6 +204,7 @@ __all__ = [
     "ModelAttemptReset",
     "ModelRequestStarted",
     "ModelSpec",
+    "OutputSpec",
     "OutputState",
     "Part",
     "PartKind",

@@ -8,6 +8,7 @@ from attrs import field, frozen
 
 from lash_core.model._record import Record
 from lash_core.model.messages import AttachmentRef
+from lash_core.model.output_spec import OutputSpec
 
 __all__ = [
     "AttachmentItem",
@@ -89,11 +90,14 @@ class PromptLayer(Record):
 
 @frozen(repr=False)
 class TurnContext(Record):
-    """Per-turn context. ``plugin_inputs`` are live values keyed by plugin name: they are
-    never serialized and are refused when the session has a durable store."""
+    """Per-turn context. ``output_spec`` asks every model call of the turn for structured
+    output (JSON, or JSON valid against a schema). ``plugin_inputs`` are live values keyed
+    by plugin name: they are never serialized and are refused when the session has a
+    durable store."""
 
     provider_override: str | None = None
     prompt: PromptLayer | None = None
+    output_spec: OutputSpec | None = None
     plugin_inputs: dict[str, Any] = field(factory=dict, eq=False, metadata={"live": True})
 
 

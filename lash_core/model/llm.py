@@ -14,6 +14,7 @@ from attrs import field, frozen
 
 from lash_core.model._record import Record
 from lash_core.model.messages import Message
+from lash_core.model.output_spec import OutputSpec
 from lash_core.model.policy import ModelSpec
 from lash_core.model.usage import TokenUsage
 
@@ -91,6 +92,8 @@ class ToolSpec(Record):
 class LlmRequest(Record):
     """One model call: system prompt, history, tools and generation options.
 
+    ``output_spec`` asks for structured output (see :mod:`lash_core.model.output_spec`);
+    a provider that cannot honour it fails before sending anything, never silently.
     ``attachment_data`` maps the attachment id of every attachment part in ``messages``
     to its bytes, loaded by the runtime from the session's store: a live field, never
     serialized (journals and fingerprints carry the ids only).
@@ -104,6 +107,7 @@ class LlmRequest(Record):
     max_output_tokens: int | None = None
     temperature: float | None = None
     reasoning_effort: str | None = None
+    output_spec: OutputSpec | None = None
     session_id: str = ""
     request_id: str = ""
     attachment_data: dict[str, bytes] = field(factory=dict, eq=False, repr=False, metadata={"live": True})
@@ -111,11 +115,14 @@ class LlmRequest(Record):
 
 @frozen(repr=False)
 class LlmTextPart(Record):
-    """Text the model produced."""
+    """Text the model produced. ``visible`` is false for text kept for replay but not part
+    of the answer (OpenAI Responses ``commentary`` beside a ``final_answer``): it is left
+    out of :attr:`LlmResponse.text` and never streamed or shown as prose."""
 
     TAG: ClassVar[str] = "text"
     text: str
     response_meta: Any = None
+    visible: bool = True
 
 
 @frozen(repr=False)
@@ -156,8 +163,8 @@ class LlmResponse(Record):
 
     @property
     def text(self) -> str:
-        """All text parts joined."""
-        return "".join(p.text for p in self.parts if isinstance(p, LlmTextPart))
+        """The answer: every visible text part, joined."""
+        return "".join(p.text for p in self.parts if isinstance(p, LlmTextPart) and p.visible)
 
     @property
     def tool_calls(self) -> tuple[LlmToolCallPart, ...]:

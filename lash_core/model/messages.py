@@ -126,7 +126,9 @@ class Part(Record):
 
     Tool-call parts carry ``tool_call_id``, ``tool_name`` and the raw JSON arguments in
     ``content``; tool-result parts carry the model-visible (projected) text in ``content``
-    and the full output in ``tool_output``.
+    and the full output in ``tool_output``. ``visible`` is false for prose kept for the
+    provider's replay but not part of the answer (OpenAI ``commentary`` beside a
+    ``final_answer``); :attr:`Message.text` leaves it out.
     """
 
     id: str
@@ -140,6 +142,7 @@ class Part(Record):
     prune_state: PruneState = INTACT
     reasoning_meta: Any = None
     response_meta: Any = None
+    visible: bool = True
 
 
 @frozen(repr=False)
@@ -153,5 +156,9 @@ class Message(Record):
 
     @property
     def text(self) -> str:
-        """The concatenated text and prose of the message."""
-        return "".join(part.content for part in self.parts if part.kind in (PartKind.TEXT, PartKind.PROSE))
+        """The concatenated text and visible prose of the message."""
+        return "".join(
+            part.content
+            for part in self.parts
+            if part.kind in (PartKind.TEXT, PartKind.PROSE) and part.visible
+        )

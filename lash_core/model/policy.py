@@ -18,7 +18,9 @@ class ModelSpec(Record):
 
     ``cache_dialect`` and ``reasoning_dialect`` name how a provider marks prompt-cache
     breakpoints and asks for reasoning; ``attachment_media_types`` lists what the model
-    accepts (``image/*`` style patterns allowed).
+    accepts (``image/*`` style patterns allowed); ``structured_output`` false says the model
+    cannot be asked for structured output (a request with an output spec then fails before
+    it is sent).
     """
 
     id: str
@@ -28,6 +30,7 @@ class ModelSpec(Record):
     cache_dialect: str | None = None
     reasoning_dialect: str | None = None
     attachment_media_types: tuple[str, ...] = ()
+    structured_output: bool = True
 
     def __attrs_post_init__(self) -> None:
         if not self.id:

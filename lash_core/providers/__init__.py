@@ -20,8 +20,8 @@ The shared machinery (so every vendor plugin behaves the same):
 * :class:`HttpProvider`: the request and attempt lifecycle of an HTTP provider (credentials,
   headers, the retry ladder, stream or buffered parsing, attachment checks);
 * :func:`part_body`, :func:`render_text_part`, :data:`TEXT_PART_KINDS`,
-  :func:`attachment_refs`, :func:`load_attachments`, :func:`invalid_request`: what every
-  provider does to a request before sending it;
+  :func:`attachment_refs`, :func:`load_attachments`, :func:`check_output_spec`,
+  :func:`invalid_request`: what every provider does to a request before sending it;
 * :func:`resolve_api_key`, :class:`Redactor`: credentials that never leak;
 * :func:`one_of`, :func:`positive_tokens`, :func:`positive_tokens_or_none`: settings validators.
 
@@ -51,6 +51,7 @@ from lash_core.providers._request import (
     TEXT_PART_KINDS,
     AttachmentLoader,
     attachment_refs,
+    check_output_spec,
     invalid_request,
     load_attachments,
     media_type_allowed,
@@ -86,6 +87,7 @@ __all__ = [
     "StreamParser",
     "Timeouts",
     "attachment_refs",
+    "check_output_spec",
     "classify_error_object",
     "classify_http_failure",
     "error_details",

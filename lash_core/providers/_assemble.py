@@ -5,7 +5,10 @@ vendor's own block identity (an output index, a content-block index, an item id)
 assembler keeps the blocks in the order they first appeared, reports the matching
 :data:`~lash_core.model.LlmStreamEvent` values, and finally builds the response parts.
 The same assembler fed from a buffered body gives the same parts, so the streaming and
-non-streaming paths cannot drift apart.
+non-streaming paths cannot drift apart. Text whose role is not known yet (OpenAI
+``commentary``, which is the answer only when no ``final_answer`` follows) can be
+withheld: assembled but not reported until it is released, as answer text or as
+invisible text kept only for replay.
 """
 
 from __future__ import annotations
@@ -53,6 +56,12 @@ class _Block:
     name: str = ""
     tool_index: int = -1
     started: bool = False
+    withheld: bool = False
+    visible: bool = True
+
+    @property
+    def reported(self) -> bool:
+        return self.visible and not self.withheld
 
     @property
     def joined(self) -> str:
@@ -98,8 +107,10 @@ class ResponseAssembler:
         if not delta:
             self._block(key, "text")
             return
-        self._block(key, "text").text.append(delta)
-        await self._emit(StreamTextDelta(delta))
+        block = self._block(key, "text")
+        block.text.append(delta)
+        if block.reported:
+            await self._emit(StreamTextDelta(delta))
 
     async def reasoning(self, key: Hashable, delta: str) -> None:
         """Append ``delta`` to reasoning block ``key`` and report it."""
@@ -118,9 +129,30 @@ class ResponseAssembler:
         if full.startswith(have):
             suffix = full[len(have) :]
             block.text.append(suffix)
-            await self._emit(StreamReasoningDelta(suffix) if reasoning else StreamTextDelta(suffix))
+            if block.reported:
+                await self._emit(StreamReasoningDelta(suffix) if reasoning else StreamTextDelta(suffix))
         else:
             block.text = [full]
+
+    def withhold(self, key: Hashable) -> None:
+        """Assemble text block ``key`` without reporting it until :meth:`release`."""
+        self._block(key, "text").withheld = True
+
+    async def release(self, key: Hashable, *, visible: bool = True) -> None:
+        """Stop withholding text block ``key``: visible, its text so far is reported as one
+        delta (and later deltas as they come); invisible, it is never reported and its part
+        is built with ``visible=False`` (kept for replay, not part of the answer)."""
+        block = self._block(key, "text")
+        was_reported = block.reported
+        block.withheld = False
+        block.visible = visible
+        if block.reported and not was_reported and block.joined:
+            await self._emit(StreamTextDelta(block.joined))
+
+    def content(self, key: Hashable) -> str:
+        """The text assembled so far for block ``key`` (``""`` if none)."""
+        block = self._blocks.get(key)
+        return block.joined if block else ""
 
     def set_meta(self, key: Hashable, meta: Any, *, kind: str = "text") -> None:
         """Attach replay state (reasoning) or response metadata (text) to block ``key``."""
@@ -206,7 +238,7 @@ class ResponseAssembler:
         for block in self._blocks.values():
             if block.kind == "text":
                 if block.text and block.joined:
-                    parts.append(LlmTextPart(block.joined, block.meta))
+                    parts.append(LlmTextPart(block.joined, block.meta, visible=block.visible))
             elif block.kind == "reasoning":
                 if block.joined or block.meta is not None:
                     parts.append(LlmReasoningPart(block.joined, block.meta))

@@ -14,7 +14,8 @@ The base owns the rest, the same for every vendor:
   the retry ladder around each call;
 * an attempt: post, then parse the event stream, or the buffered body (a JSON answer, or
   a stream sent to a caller that did not stream), with the same parser either way;
-* attachments checked against the model spec and the API, and the output-token cap.
+* attachments and the structured-output spec checked against the model spec and the API
+  (``api_media_types``, ``api_output_specs``), and the output-token cap.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from lash_core.model import LlmRequest, LlmResponse, ProviderFailureKind
 from lash_core.providers._contract import Sleep, StreamCallback, provider_error
 from lash_core.providers._http import ProviderHttp, Timeouts
 from lash_core.providers._parse import StreamParser
-from lash_core.providers._request import AttachmentLoader, load_attachments
+from lash_core.providers._request import AttachmentLoader, check_output_spec, load_attachments
 from lash_core.providers._retry import RetryPolicy, run_with_retries
 from lash_core.providers._secrets import Redactor, resolve_api_key
 from lash_core.providers._sse import SseEvent
@@ -84,6 +85,8 @@ class HttpProvider:
     """What the API carries (``fnmatch`` patterns)."""
     attachment_advice: ClassVar[str] = "use a provider that accepts it"
     """What to do about an attachment the API does not carry."""
+    api_output_specs: ClassVar[tuple[str, ...]] = ()
+    """The structured-output specs (tags) the body builder maps; any other is refused."""
 
     settings: HttpProviderSettings
 
@@ -130,7 +133,8 @@ class HttpProvider:
         raise NotImplementedError
 
     async def build_body(self, request: LlmRequest, *, stream: bool) -> dict[str, Any]:
-        """The JSON body for ``request`` (raises a validation error before anything is sent)."""
+        """The JSON body for ``request`` (raises a validation error before anything is sent);
+        its output spec, if any, is one of ``api_output_specs``."""
         raise NotImplementedError
 
     def parser_options(self) -> dict[str, Any]:
@@ -166,6 +170,7 @@ class HttpProvider:
                 code="missing_api_key",
             )
         streaming = on_event is not None
+        check_output_spec(request, api_output_specs=self.api_output_specs, api_name=self.api_name)
         body = await self.build_body(request, stream=streaming)
 
         async def attempt(callback: StreamCallback | None) -> LlmResponse:

@@ -6,6 +6,8 @@
 * :func:`attachment_refs` / :func:`load_attachments`: the request's attachments, checked
   against the model spec and the API before anything is sent, and their bytes (from the
   request, else from an :data:`AttachmentLoader`);
+* :func:`check_output_spec`: the request's structured-output spec, checked against the
+  model spec and the API before anything is sent;
 * :func:`invalid_request`: the non-retryable ``validation`` error for a request that
   cannot be sent.
 """
@@ -34,6 +36,7 @@ __all__ = [
     "TEXT_PART_KINDS",
     "AttachmentLoader",
     "attachment_refs",
+    "check_output_spec",
     "invalid_request",
     "load_attachments",
     "media_type_allowed",
@@ -112,6 +115,33 @@ def _check_media_types(
                 f"carries {', '.join(api_media_types)}; {advice}",
                 "unsupported_attachment",
             )
+
+
+def check_output_spec(request: LlmRequest, *, api_output_specs: Sequence[str], api_name: str) -> None:
+    """Refuse, before anything is sent, an output spec the model spec rules out
+    (``structured_output = false``) or the API cannot carry (``api_output_specs``: the tags
+    it carries, ``json_object`` / ``json_schema``)."""
+    spec = request.output_spec
+    if spec is None:
+        return
+    if not request.model.structured_output:
+        raise invalid_request(
+            f"the request asks for structured output ({spec.TAG}), but the model spec of {request.model.id!r} "
+            "says structured_output = false; drop the output spec or use a model that supports it",
+            "unsupported_output_spec",
+        )
+    if spec.TAG not in api_output_specs:
+        carried = ", ".join(api_output_specs)
+        raise invalid_request(
+            f"{api_name or 'this provider'} does not support a {spec.TAG} output spec"
+            + (
+                f" (it supports: {carried}); ask for one of those"
+                if carried
+                else "; use a provider that does"
+            )
+            + ", or drop the output spec",
+            "unsupported_output_spec",
+        )
 
 
 async def load_attachments(

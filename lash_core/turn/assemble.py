@@ -40,7 +40,7 @@ def _last_assistant_text(messages: Sequence[Message]) -> str:
         if message.role is Role.USER and not any(p.kind is PartKind.TOOL_RESULT for p in message.parts):
             return ""
         if message.role is Role.ASSISTANT:
-            text = "".join(p.content for p in message.parts if p.kind is PartKind.PROSE)
+            text = "".join(p.content for p in message.parts if p.kind is PartKind.PROSE and p.visible)
             if text:
                 return text
     return ""

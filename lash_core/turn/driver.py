@@ -40,6 +40,7 @@ from lash_core.model import (
     Message,
     ModelAttemptReset,
     ModelRequestStarted,
+    OutputSpec,
     Part,
     PartKind,
     PluginAbort,
@@ -130,6 +131,12 @@ class TurnDriver:
         return self._state.input.protocol_turn_options or {}
 
     @property
+    def output_spec(self) -> OutputSpec | None:
+        """The structured output the turn asks every model call for (its context's), if any."""
+        context = self._state.input.context
+        return context.output_spec if context is not None else None
+
+    @property
     def protocol_extension(self) -> object:
         """The live protocol extension the host passed with the input, if any."""
         return self._state.input.protocol_extension
@@ -168,6 +175,7 @@ class TurnDriver:
             tools=state.tool_specs if use_tools else (),
             max_output_tokens=state.model.output_token_capacity,
             reasoning_effort=state.model.reasoning_effort,
+            output_spec=self.output_spec,
             session_id=state.session_id,
             request_id=key,
             attachment_data=await self._attachment_data(),
@@ -430,7 +438,11 @@ def response_message(response: LlmResponse, message_id: str) -> Message:
     for index, part in enumerate(response.parts):
         part_id = f"{message_id}.p{index}"
         if isinstance(part, LlmTextPart):
-            parts.append(Part(part_id, PartKind.PROSE, part.text, response_meta=part.response_meta))
+            parts.append(
+                Part(
+                    part_id, PartKind.PROSE, part.text, response_meta=part.response_meta, visible=part.visible
+                )
+            )
         elif isinstance(part, LlmReasoningPart):
             parts.append(Part(part_id, PartKind.REASONING, part.text, reasoning_meta=part.replay))
         else:
@@ -497,9 +509,9 @@ class _StreamRelay:
             self.streamed = False
 
     async def replay_parts(self, response: LlmResponse) -> None:
-        """Emit the response's text and reasoning when the provider did not stream them."""
+        """Emit the response's visible text and reasoning when the provider did not stream them."""
         for part in response.parts:
-            if isinstance(part, LlmTextPart) and part.text:
+            if isinstance(part, LlmTextPart) and part.text and part.visible:
                 await self.state.emit(AssistantProseDelta(part.text), self._prose_id())
             elif isinstance(part, LlmReasoningPart) and part.text:
                 await self.state.emit(ReasoningDelta(part.text), self._reasoning_id())

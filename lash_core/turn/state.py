@@ -16,6 +16,7 @@ from lash_core.model import (
     LlmResponse,
     Message,
     ModelSpec,
+    OutputSpec,
     SessionPolicy,
     TokenLedger,
     TokenUsage,
@@ -154,6 +155,7 @@ class TurnState:
         source: str,
         system_prompt: str,
         max_tokens: int | None,
+        output_spec: OutputSpec | None,
     ) -> LlmResponse:
         self.effect_count += 1
         key = f"{self.turn_id}:{phase}:direct:{self.effect_count}"
@@ -162,6 +164,7 @@ class TurnState:
             system_prompt=system_prompt,
             messages=messages,
             max_output_tokens=max_tokens,
+            output_spec=output_spec,
             session_id=self.session_id,
             request_id=key,
         )

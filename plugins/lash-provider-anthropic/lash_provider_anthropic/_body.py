@@ -15,6 +15,10 @@
   nothing. While thinking is on no ``temperature`` is sent (the API requires the default)
   and a required tool choice is relaxed to ``auto`` (the API refuses forced tool use with
   thinking);
+* structured output: a JSON-schema output spec becomes ``output_config.format``
+  (``{type: json_schema, schema}``, objects closed as the API requires; the API always
+  constrains the answer, so ``strict`` has no form); the API has no JSON-object mode, so
+  such a spec is refused before the body is built (the provider's ``api_output_specs``);
 * prompt caching (cache dialect ``anthropic``, the default here, or ``none``):
   ``cache_control`` breakpoints on the last system block, the last tool definition and
   the last block of the last user message.
@@ -25,10 +29,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lash_core.model import LlmRequest, ToolChoice, ToolSpec
+from lash_core.model import JsonSchemaOutput, LlmRequest, ToolChoice, ToolSpec
 from lash_core.providers import invalid_request
 from lash_provider_anthropic._messages import convert_history, history_tool_names
-from lash_provider_anthropic._schema import project_input_schema
+from lash_provider_anthropic._schema import project_input_schema, project_output_schema
 from lash_provider_anthropic.settings import REASONING_DIALECTS, AnthropicSettings
 
 __all__ = ["CACHE_DIALECTS", "build_body", "tools_array"]
@@ -188,6 +192,12 @@ def build_body(
     if choice is not None:
         body["tool_choice"] = {"type": choice}
     body.update(thinking)
+    if isinstance(request.output_spec, JsonSchemaOutput):
+        output_config = body.setdefault("output_config", {})
+        output_config["format"] = {
+            "type": "json_schema",
+            "schema": project_output_schema(request.output_spec.schema),
+        }
     if request.temperature is not None and not thinking_on:
         body["temperature"] = request.temperature
     if request.model.cache_dialect != "none":

@@ -1,4 +1,5 @@
-"""Projecting a tool's JSON schema onto what the Messages API accepts as ``input_schema``.
+"""Projecting JSON schemas onto what the Messages API accepts: a tool's ``input_schema``,
+and the schema of a structured-output spec (``output_config.format``).
 
 The API takes JSON Schema nearly as written, with two rules at the top level: it must be
 an object schema (``type: object``), and it may not be a combinator (``anyOf``, ``oneOf``,
@@ -12,6 +13,10 @@ an object schema (``type: object``), and it may not be a combinator (``anyOf``, 
 
 Nothing is lost by the looser schema: the kernel validates the model's arguments against
 the tool's original schema.
+
+An output schema loses ``$schema`` and has every object schema closed
+(``additionalProperties: false``, which the API requires of structured outputs) unless it
+says otherwise; one that says otherwise is sent as written, for the API to judge.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["project_input_schema"]
+__all__ = ["project_input_schema", "project_output_schema"]
 
 _COMBINATORS = ("allOf", "anyOf", "oneOf")
 
@@ -67,4 +72,34 @@ def project_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
             _fold(out, key)
     out["type"] = "object"
     out.setdefault("properties", {})
+    return out
+
+
+_SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")
+_SUBSCHEMAS = ("items", "prefixItems", "anyOf", "allOf", "oneOf", "not", "additionalProperties", "contains")
+
+
+def _close(node: Any) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _close(item)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    if kind == "object" or (isinstance(kind, list) and "object" in kind) or "properties" in node:
+        node.setdefault("additionalProperties", False)
+    for key, value in node.items():
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            for sub in value.values():
+                _close(sub)
+        elif key in _SUBSCHEMAS:
+            _close(value)
+
+
+def project_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The ``schema`` of ``output_config.format`` for an output spec's schema (see the module docs)."""
+    out = copy.deepcopy(schema) if isinstance(schema, dict) else {}
+    out.pop("$schema", None)
+    _close(out)
     return out

@@ -40,6 +40,7 @@ class AnthropicProvider(HttpProvider):
     vendor: ClassVar[str] = "Anthropic (Messages)"
     api_name: ClassVar[str] = "the Anthropic Messages API"
     api_media_types: ClassVar[tuple[str, ...]] = API_MEDIA_TYPES
+    api_output_specs: ClassVar[tuple[str, ...]] = ("json_schema",)
     attachment_advice: ClassVar[str] = "convert it or use another provider"
 
     def key_env(self) -> str:

@@ -1,16 +1,19 @@
 """Request options: max_tokens, temperature, thinking from the reasoning effort and dialect,
-and prompt-cache breakpoints."""
+structured output, and prompt-cache breakpoints."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from lash_provider_anthropic import AnthropicProvider, AnthropicSettings
 
 from lash_core.errors import ProviderError
 from lash_core.model import (
     AttachmentRef,
+    JsonObjectOutput,
+    JsonSchemaOutput,
     LlmRequest,
     Message,
     ModelSpec,
@@ -22,6 +25,7 @@ from lash_core.model import (
     ToolChoice,
     ToolSpec,
 )
+from lash_core.testing.wire import WireTransport
 
 TOOL_A = ToolSpec("a", "A.", {"type": "object", "properties": {}})
 TOOL_B = ToolSpec("b", "B.", {"type": "object", "properties": {}})
@@ -157,6 +161,79 @@ async def test_a_required_tool_choice_is_relaxed_while_thinking() -> None:
     assert got["tool_choice"] == {"type": "auto"}
     plain = await body(request(tools=(TOOL_A,), tool_choice=ToolChoice.REQUIRED))
     assert plain["tool_choice"] == {"type": "any"}
+
+
+@pytest.mark.anyio
+async def test_a_json_schema_output_spec_becomes_output_config_format() -> None:
+    """A schema goes out as ``output_config.format`` (json_schema), ``$schema`` dropped and every
+    object closed as the API requires; an explicit additionalProperties is left to the API."""
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "stops": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+            },
+            "extra": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+        "required": ["city"],
+    }
+    got = await body(request(output_spec=JsonSchemaOutput("trip", schema)))
+    assert got["output_config"] == {
+        "format": {
+            "type": "json_schema",
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "city": {"type": "string"},
+                    "stops": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"name": {"type": "string"}},
+                            "additionalProperties": False,
+                        },
+                    },
+                    "extra": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+                "required": ["city"],
+                "additionalProperties": False,
+            },
+        }
+    }
+    assert "$schema" in schema and "output_config" not in await body(request())
+
+
+@pytest.mark.anyio
+async def test_the_output_format_sits_beside_the_adaptive_effort() -> None:
+    """With adaptive thinking, ``output_config`` carries both the effort and the format."""
+    model = ModelSpec("claude-opus-4-7", cache_dialect="none", reasoning_dialect="adaptive")
+    spec = JsonSchemaOutput("answer", {"type": "object", "properties": {}})
+    got = await body(request(reasoning_effort="high", model=model, output_spec=spec))
+    assert got["output_config"] == {
+        "effort": "high",
+        "format": {
+            "type": "json_schema",
+            "schema": {"type": "object", "properties": {}, "additionalProperties": False},
+        },
+    }
+
+
+@pytest.mark.anyio
+async def test_json_mode_without_a_schema_fails_before_any_request() -> None:
+    """The Messages API has no JSON-object mode: such a spec is a validation error, nothing sent."""
+    transport = WireTransport()
+    async with httpx.AsyncClient(transport=transport) as client:
+        provider = AnthropicProvider(AnthropicSettings(api_key="sk-ant-test"), client=client)
+        with pytest.raises(ProviderError) as caught:
+            await provider.complete(request(output_spec=JsonObjectOutput()))
+    assert transport.requests == []
+    got = failure(caught)
+    assert (got.kind, got.code) == (ProviderFailureKind.VALIDATION, "unsupported_output_spec")
+    assert "Anthropic Messages API does not support a json_object output spec" in got.message
+    assert "it supports: json_schema" in got.message
 
 
 @pytest.mark.anyio

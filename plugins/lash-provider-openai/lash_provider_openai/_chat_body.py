@@ -9,6 +9,9 @@
   ``reasoning_details`` kept as replay state;
 * tool results become ``tool`` messages right after the assistant message that called;
 * tools carry their JSON schema, projected to the strict subset when strict;
+* an output spec becomes ``response_format``: ``{type: json_object}``, or
+  ``{type: json_schema, json_schema: {name, schema, strict}}`` with the schema projected
+  as a strict tool's is;
 * cache dialects: ``anthropic`` marks the system prompt, the last tool and the last
   message text with ``cache_control``; ``gemini`` marks only the last message text;
   ``openai`` sends the session id as ``prompt_cache_key``; ``none``/unset sends nothing.
@@ -18,9 +21,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from lash_core.model import AttachmentRef, Intact, LlmRequest, Message, PartKind, Role, ToolSpec
+from lash_core.model import (
+    AttachmentRef,
+    Intact,
+    JsonSchemaOutput,
+    LlmRequest,
+    Message,
+    OutputSpec,
+    PartKind,
+    Role,
+    ToolSpec,
+)
 from lash_core.providers import TEXT_PART_KINDS, invalid_request, part_body, render_text_part
-from lash_provider_openai._common import function_tools, user_content
+from lash_provider_openai._common import function_tools, json_schema_format, user_content
 from lash_provider_openai.settings import ChatSettings
 
 __all__ = ["chat_body", "chat_tools"]
@@ -159,6 +172,12 @@ def _apply_cache(dialect: str | None, body: dict[str, Any], request: LlmRequest)
         _mark_last_text(messages)
 
 
+def _response_format(spec: OutputSpec) -> dict[str, Any]:
+    if isinstance(spec, JsonSchemaOutput):
+        return {"type": "json_schema", "json_schema": json_schema_format(spec)}
+    return {"type": "json_object"}
+
+
 def _reasoning(body: dict[str, Any], request: LlmRequest, dialect: str) -> None:
     effort = request.reasoning_effort
     if not effort or dialect == "none":
@@ -213,6 +232,8 @@ def chat_body(
         body[field] = max_tokens
     if request.temperature is not None:
         body["temperature"] = request.temperature
+    if request.output_spec is not None:
+        body["response_format"] = _response_format(request.output_spec)
     _reasoning(body, request, reasoning_dialect)
     _apply_cache(dialect, body, request)
     return body

@@ -1,5 +1,6 @@
 """What the Chat Completions and Responses providers share: credentials and headers, the
-attachment data URLs, usage normalization, the user-content and tool-definition shapes.
+attachment data URLs, usage normalization, the user-content, tool-definition and
+JSON-schema output shapes.
 The request and attempt lifecycle is the kernel's :class:`~lash_core.providers.HttpProvider`."""
 
 from __future__ import annotations
@@ -9,7 +10,16 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from lash_core.model import AttachmentRef, LlmRequest, Message, PartKind, Role, TokenUsage, ToolSpec
+from lash_core.model import (
+    AttachmentRef,
+    JsonSchemaOutput,
+    LlmRequest,
+    Message,
+    PartKind,
+    Role,
+    TokenUsage,
+    ToolSpec,
+)
 from lash_core.providers import (
     TEXT_PART_KINDS,
     AttachmentLoader,
@@ -24,6 +34,7 @@ __all__ = [
     "AttachmentLoader",
     "OpenAIProviderBase",
     "function_tools",
+    "json_schema_format",
     "normalize_usage",
     "user_content",
 ]
@@ -123,6 +134,15 @@ def function_tools(
     return out
 
 
+def json_schema_format(spec: JsonSchemaOutput) -> dict[str, Any]:
+    """``{name, schema, strict}`` of a JSON-schema output spec, the schema projected as a
+    tool's is (to the strict subset when strict is asked for and possible)."""
+    schema, strict = project_parameters(spec.schema, strict=spec.strict)
+    if spec.strict and not strict:
+        logger.warning("output schema %r has no strict form; sending it non-strict", spec.name)
+    return {"name": spec.name, "schema": schema, "strict": strict}
+
+
 BodyBuilder = Callable[..., dict[str, Any]]
 """``(request, settings, *, stream, attachments, reasoning_dialect, max_tokens) -> body``."""
 
@@ -136,6 +156,7 @@ class OpenAIProviderBase(HttpProvider):
     body_builder: ClassVar[BodyBuilder]
     kind: ClassVar[str] = "openai"
     api_media_types: ClassVar[tuple[str, ...]] = ("image/*",)
+    api_output_specs: ClassVar[tuple[str, ...]] = ("json_object", "json_schema")
 
     def key_env(self) -> str:
         """``api_key_env``, else the preset's variable (``OPENAI_API_KEY``...)."""

@@ -10,6 +10,9 @@
   replayed reasoning item, which the API pairs them with;
 * tools are ``{type: function, name, description, parameters, strict}`` (strict is always
   sent: the API's default is strict);
+* an output spec becomes ``text.format``: ``{type: json_object}``, or
+  ``{type: json_schema, name, schema, strict}`` with the schema projected as a strict
+  tool's is;
 * reasoning effort goes to ``reasoning.effort`` (with ``summary`` when reasoning is
   exposed); with ``store: false`` the encrypted reasoning content is requested so it can be
   replayed; the session id is the ``prompt_cache_key`` unless the model's cache dialect is
@@ -20,9 +23,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from lash_core.model import AttachmentRef, Intact, LlmRequest, Message, Part, PartKind, Role, ToolSpec
+from lash_core.model import (
+    AttachmentRef,
+    Intact,
+    JsonSchemaOutput,
+    LlmRequest,
+    Message,
+    OutputSpec,
+    Part,
+    PartKind,
+    Role,
+    ToolSpec,
+)
 from lash_core.providers import TEXT_PART_KINDS, invalid_request, part_body, render_text_part
-from lash_provider_openai._common import function_tools, user_content
+from lash_provider_openai._common import function_tools, json_schema_format, user_content
 from lash_provider_openai.settings import ResponsesSettings
 
 __all__ = ["responses_body", "responses_tools"]
@@ -144,6 +158,12 @@ def responses_tools(tools: tuple[ToolSpec, ...], strict_all: bool) -> list[dict[
     return function_tools(tools, strict_all, _responses_tool)
 
 
+def _text_format(spec: OutputSpec) -> dict[str, Any]:
+    if isinstance(spec, JsonSchemaOutput):
+        return {"type": "json_schema", **json_schema_format(spec)}
+    return {"type": "json_object"}
+
+
 def _reasoning(body: dict[str, Any], request: LlmRequest, settings: ResponsesSettings, dialect: str) -> None:
     effort = request.reasoning_effort
     if dialect not in ("openai", "openrouter", "none"):
@@ -196,8 +216,13 @@ def responses_body(
     if request.temperature is not None:
         body["temperature"] = request.temperature
     _reasoning(body, request, settings, reasoning_dialect)
+    text: dict[str, Any] = {}
+    if request.output_spec is not None:
+        text["format"] = _text_format(request.output_spec)
     if settings.text_verbosity:
-        body["text"] = {"verbosity": settings.text_verbosity}
+        text["verbosity"] = settings.text_verbosity
+    if text:
+        body["text"] = text
     if dialect != "none" and settings.prompt_cache_key and request.session_id:
         body["prompt_cache_key"] = request.session_id
     if settings.prompt_cache_retention:

@@ -5,6 +5,12 @@ reasoning, parts joined by a blank line; id, summary and encrypted content kept 
 state), ``message`` (text streamed; item id and ``phase`` kept as response metadata) and
 ``function_call`` (arguments streamed; ``call_id`` is the tool-call id, the ``fc_`` item
 id is replay state). ``*.done`` events reconcile what the deltas assembled.
+
+Message phases: a ``commentary`` message is the model narrating its work and a
+``final_answer`` message is the answer. When a response has both, only the final answer
+is prose: the commentary is kept (with its id and phase, for replay) as an invisible
+text part, never streamed. Commentary is therefore withheld while the response streams
+and released as prose at the end only when no final answer came.
 ``response.completed`` / ``response.incomplete`` end the stream with the usage and status;
 ``response.failed`` and ``error`` fail the attempt (retried when transient); a stream
 without a terminal event is a retryable ``stream`` failure.
@@ -43,6 +49,7 @@ class ResponsesParser(StreamParser):
         self._summaries: dict[int, list[str]] = {}
         self.incomplete_reason: str | None = None
         self.refusal: list[str] = []
+        self._phases: dict[tuple[str, int], str] = {}
 
     async def _added(self, index: int, item: dict[str, Any]) -> None:
         key = ("out", index)
@@ -51,7 +58,12 @@ class ResponsesParser(StreamParser):
             await self.assembler.tool_call(key, call_id=item.get("call_id"), name=item.get("name"))
             self.assembler.set_tool_call(key, replay={"item_id": item.get("id")})
         elif kind == "message":
-            self.assembler.set_meta(key, {"id": item.get("id"), "phase": item.get("phase")}, kind="text")
+            phase = item.get("phase")
+            self.assembler.set_meta(key, {"id": item.get("id"), "phase": phase}, kind="text")
+            if isinstance(phase, str) and key not in self._phases:
+                self._phases[key] = phase
+                if phase == "commentary":
+                    self.assembler.withhold(key)
         elif kind == "reasoning":
             self._reasoning_meta(key, item)
 
@@ -138,8 +150,18 @@ class ResponsesParser(StreamParser):
             for index, item in enumerate(response.get("output") or ()):
                 if isinstance(item, dict):
                     await self._done(index, item)
+        await self._settle_commentary()
         if isinstance(response.get("usage"), dict):
             await self.assembler.report_usage(normalize_usage(response["usage"]))
+
+    async def _settle_commentary(self) -> None:
+        """Commentary is prose unless the response has final-answer text, then invisible."""
+        final = any(
+            phase == "final_answer" and self.assembler.content(key) for key, phase in self._phases.items()
+        )
+        for key, phase in self._phases.items():
+            if phase == "commentary":
+                await self.assembler.release(key, visible=not final)
 
     async def feed_body(self, response: Any) -> None:
         """A whole (buffered) response object."""

@@ -12,6 +12,8 @@ from lash_core.errors import ProviderError
 from lash_core.model import (
     AttachmentRef,
     Cleared,
+    JsonObjectOutput,
+    JsonSchemaOutput,
     LlmRequest,
     Message,
     ModelSpec,
@@ -226,6 +228,62 @@ async def test_an_open_map_schema_is_sent_non_strict() -> None:
     )
     function = (await body(request(tools=(spec,))))["tools"][0]["function"]
     assert "strict" not in function and function["parameters"]["additionalProperties"] == {"type": "string"}
+
+
+@pytest.mark.anyio
+async def test_output_specs_become_response_format() -> None:
+    """JSON mode is ``json_object``; a schema is ``json_schema`` with the schema projected like a
+    strict tool's (or nearly as written when not strict)."""
+    assert (await body(request(output_spec=JsonObjectOutput())))["response_format"] == {"type": "json_object"}
+    strict = await body(request(output_spec=JsonSchemaOutput("weather", WEATHER.input_schema)))
+    assert strict["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "weather",
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "city": {"type": "string"},
+                    "unit": {"type": ["string", "null"], "enum": ["c", "f", None]},
+                },
+                "required": ["city", "unit"],
+                "additionalProperties": False,
+            },
+            "strict": True,
+        },
+    }
+    loose = await body(request(output_spec=JsonSchemaOutput("weather", WEATHER.input_schema, strict=False)))
+    schema = loose["response_format"]["json_schema"]["schema"]
+    assert loose["response_format"]["json_schema"]["strict"] is False
+    assert schema["properties"]["city"] == {"type": "string", "default": "Paris"} and "$schema" not in schema
+    assert "response_format" not in await body(request())
+
+
+@pytest.mark.anyio
+async def test_an_output_schema_without_a_strict_form_is_sent_non_strict(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An open-map schema cannot be strict: it is sent with ``strict: false`` and a warning."""
+    spec = JsonSchemaOutput("tags", {"type": "object", "additionalProperties": {"type": "string"}})
+    sent = (await body(request(output_spec=spec)))["response_format"]["json_schema"]
+    assert sent["strict"] is False and sent["schema"]["additionalProperties"] == {"type": "string"}
+    assert "output schema 'tags' has no strict form" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_model_spec_without_structured_output_fails_before_any_request() -> None:
+    """An output spec on a model whose spec says structured_output = false is refused unsent."""
+    transport = WireTransport()
+    model = ModelSpec("gpt-3.5-turbo-0301", structured_output=False)
+    async with httpx.AsyncClient(transport=transport) as client:
+        provider = OpenAIChatProvider(ChatSettings(api_key="sk-test"), client=client)
+        with pytest.raises(ProviderError, match="structured_output = false") as caught:
+            await provider.complete(request(model=model, output_spec=JsonObjectOutput()))
+    assert transport.requests == []
+    assert (failure(caught).kind, failure(caught).code) == (
+        ProviderFailureKind.VALIDATION,
+        "unsupported_output_spec",
+    )
 
 
 @pytest.mark.anyio

@@ -1,4 +1,4 @@
-"""Failures, stream termination, finish reasons and secrets, over written wire scripts."""
+"""Failures, stream termination, finish reasons, message phases and secrets, over written wire scripts."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from lash_provider_openai import ChatSettings, OpenAIChatProvider, OpenAIRespons
 from lash_core.errors import ProviderError
 from lash_core.model import (
     LlmRequest,
+    LlmTextPart,
     Message,
     ModelSpec,
     Part,
@@ -24,7 +25,7 @@ from lash_core.model import (
     TerminalReason,
 )
 from lash_core.providers import RetryPolicy, Timeouts
-from lash_core.testing.wire import WireCall, WireExchange, WireScript
+from lash_core.testing.wire import WireCall, WireExchange, WireScript, check_stream_events, load_script
 
 SCRIPTS = Path(__file__).parent / "fixtures" / "scripts"
 KEY = "sk-proj-SENTINEL-0123456789abcdefghij"
@@ -97,6 +98,24 @@ async def test_responses_incomplete_is_an_output_limit() -> None:
     response = await Call("responses").run("incomplete_max_output_tokens")
     assert response.terminal_reason is TerminalReason.OUTPUT_LIMIT and response.text == "The answer is"
     assert response.provider_finish_reason == "incomplete"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "buffered"])
+async def test_commentary_beside_a_final_answer_is_not_prose(stream: bool) -> None:
+    """With a commentary and a final_answer message, only the final answer is the text (and the
+    streamed prose); the commentary stays, invisible, with its id and phase for replay."""
+    expect = load_script(SCRIPTS / "responses" / "phase_commentary_final_answer.json").expect
+    call = Call("responses")
+    response = await call.run("phase_commentary_final_answer", stream=stream)
+    assert response.text == expect["text"] and response.terminal_reason is TerminalReason.STOP
+    assert all(isinstance(p, LlmTextPart) for p in response.parts)
+    assert [(p.text, p.response_meta["phase"], p.visible) for p in response.parts] == [
+        (expect["commentary"], "commentary", False),
+        (expect["text"], "final_answer", True),
+    ]
+    if stream:
+        check_stream_events(response, call.events)
 
 
 @pytest.mark.anyio

@@ -12,6 +12,8 @@ from lash_provider_openai import OpenAIResponsesProvider, ResponsesSettings
 from lash_core.errors import ProviderError
 from lash_core.model import (
     AttachmentRef,
+    JsonObjectOutput,
+    JsonSchemaOutput,
     LlmReasoningPart,
     LlmRequest,
     LlmResponse,
@@ -98,6 +100,35 @@ async def test_reasoning_effort_summary_and_encrypted_content() -> None:
     assert got["max_output_tokens"] == 100 and got["text"] == {"verbosity": "low"}
     hidden = await body(request(reasoning_effort="low"), expose_reasoning=False, store=True)
     assert hidden["reasoning"] == {"effort": "low"} and "include" not in hidden and hidden["store"] is True
+
+
+@pytest.mark.anyio
+async def test_output_specs_become_text_format() -> None:
+    """JSON mode is ``text.format: {type: json_object}``; a schema is a flat ``json_schema`` format
+    (name, projected schema, strict) beside the verbosity."""
+    json_mode = await body(request(output_spec=JsonObjectOutput()))
+    assert json_mode["text"] == {"format": {"type": "json_object"}}
+    spec = JsonSchemaOutput("report", TOOL.input_schema)
+    got = await body(request(output_spec=spec), text_verbosity="low")
+    assert got["text"] == {
+        "format": {
+            "type": "json_schema",
+            "name": "report",
+            "schema": {
+                "type": "object",
+                "properties": {"result": {"type": ["integer", "null"]}},
+                "required": ["result"],
+                "additionalProperties": False,
+            },
+            "strict": True,
+        },
+        "verbosity": "low",
+    }
+    loose = await body(request(output_spec=JsonSchemaOutput("report", TOOL.input_schema, strict=False)))
+    assert (
+        loose["text"]["format"]["schema"] == TOOL.input_schema and loose["text"]["format"]["strict"] is False
+    )
+    assert "text" not in await body(request())
 
 
 @pytest.mark.anyio
@@ -189,6 +220,32 @@ async def test_recorded_message_keeps_its_id_and_phase() -> None:
     assert message["id"].startswith("msg_") and message["phase"] == "commentary"
     assert message["content"] == [{"type": "output_text", "text": response.text, "annotations": []}]
     assert got[3]["id"].startswith("fc_")
+
+
+@pytest.mark.anyio
+async def test_invisible_commentary_is_replayed_with_its_phase() -> None:
+    """Commentary kept invisible beside a final answer still goes back, as its own phased message."""
+    reasoning = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "enc"}
+    assistant = Message(
+        "a1",
+        Role.ASSISTANT,
+        (
+            Part("a1.p0", PartKind.REASONING, "", reasoning_meta=reasoning),
+            Part(
+                "a1.p1",
+                PartKind.PROSE,
+                "Checking.",
+                response_meta={"id": "msg_1", "phase": "commentary"},
+                visible=False,
+            ),
+            Part("a1.p2", PartKind.PROSE, "Paris.", response_meta={"id": "msg_2", "phase": "final_answer"}),
+        ),
+    )
+    got = (await body(request(user("q"), assistant)))["input"][2:]
+    assert [(item["id"], item["phase"], item["content"][0]["text"]) for item in got] == [
+        ("msg_1", "commentary", "Checking."),
+        ("msg_2", "final_answer", "Paris."),
+    ]
 
 
 @pytest.mark.anyio
