@@ -73,11 +73,12 @@ def claimed_turn_id(item_ids: Sequence[str], prefix: str = "input") -> str:
 
 def merge_inputs(inputs: list[TurnInput]) -> TurnInput:
     """One turn input from several pending ones: their items in order, the first non-empty
-    protocol options and trace turn id."""
+    protocol options, trace turn id and turn context (model override, output spec, ...)."""
     items = tuple(item for turn_input in inputs for item in turn_input.items)
     options = next((i.protocol_turn_options for i in inputs if i.protocol_turn_options), None)
     trace_id = next((i.trace_turn_id for i in inputs if i.trace_turn_id), None)
-    return TurnInput(items=items, protocol_turn_options=options, trace_turn_id=trace_id)
+    context = next((i.context for i in inputs if i.context is not None), None)
+    return TurnInput(items=items, protocol_turn_options=options, trace_turn_id=trace_id, context=context)
 
 
 def materialize_work(claim: WorkClaim, turn_id: str) -> tuple[TurnInput, tuple[Message, ...]]:

@@ -14,6 +14,7 @@ from lash_core.drain import claimed_turn_id
 from lash_core.model import (
     AgentFrameSwitch,
     FrameStatus,
+    JsonObjectOutput,
     Message,
     QueuedWorkStarted,
     Role,
@@ -21,6 +22,8 @@ from lash_core.model import (
     SwitchAgentFrameControl,
     ToolCallOutput,
     TurnActivity,
+    TurnContext,
+    TurnInput,
 )
 from lash_core.session import collect_into
 from lash_core.store.contract import CommitResult, TurnCommit
@@ -290,3 +293,15 @@ async def test_a_worker_dying_after_a_switch_commit_leaves_the_follow_on_frame_t
     record = await shared.load_session("s1")
     assert record is not None and record.head.current_frame_id == "f2"
     assert [n.message.text for n in record.nodes if n.frame_id == "f2"] == ["continue here", "done in f2"]
+
+
+async def test_merged_pending_inputs_keep_their_turn_context() -> None:
+    """A pending input's turn context (here an output spec) reaches the model call of the merged turn."""
+    provider = ScriptedProvider([reply_text('{"ok": true}')])
+    store = DurableMemoryStore(FakeClock())
+    async with durable_runtime(provider, store) as rt:
+        session = await rt.session("s1")
+        await session.submit("plain")
+        await session.submit(TurnInput.text("as json", context=TurnContext(output_spec=JsonObjectOutput())))
+        await session.drain()
+    assert provider.requests[0].output_spec == JsonObjectOutput()
