@@ -86,21 +86,11 @@ def trace_claimed(
 
 def trace_completed_claims(tracer: Tracer, session_id: str, turn_id: str, state: TurnState) -> None:
     """Trace ``turn_input.completed`` / ``queued_work.completed`` for the claims a commit completed."""
-    if state.input_claims:
-        tracer.emit(
-            session_id,
-            turn_id,
-            "custom",
-            name="turn_input.completed",
-            claim_ids=[ref.claim_id for ref in state.input_claims],
-            input_ids=[i for ref in state.input_claims for i in ref.item_ids],
-        )
-    if state.work_claims:
-        tracer.emit(
-            session_id,
-            turn_id,
-            "custom",
-            name="queued_work.completed",
-            claim_ids=[ref.claim_id for ref in state.work_claims],
-            batch_ids=[b for ref in state.work_claims for b in ref.item_ids],
-        )
+    for name, refs, items in (
+        ("turn_input.completed", state.input_claims, "input_ids"),
+        ("queued_work.completed", state.work_claims, "batch_ids"),
+    ):
+        if refs:
+            completed = {items: [item for ref in refs for item in ref.item_ids]}
+            claim_ids = [ref.claim_id for ref in refs]
+            tracer.emit(session_id, turn_id, "custom", name=name, claim_ids=claim_ids, **completed)
