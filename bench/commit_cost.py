@@ -81,7 +81,7 @@ class Transactions:
                 return
             at = time.perf_counter()
             frame = sys._getframe(1)
-            while frame is not None and frame.f_code.co_name != "_run":
+            while frame is not None and frame.f_code.co_name not in ("_run", "_run_unlocked", "write"):
                 frame = frame.f_back
             operation = frame.f_locals.get("operation") if frame is not None else None
             name = getattr(operation, "__qualname__", "?").split(".<locals>")[0]

@@ -75,7 +75,7 @@ def _extend(conn: sqlite3.Connection, lease: SessionLease, expires_at_ms: int) -
     )
 
 
-def _reporting_head(
+def _lease_claim_with_head(
     session_id: str, run: Callable[[sqlite3.Connection], LeaseClaim]
 ) -> Callable[[sqlite3.Connection], LeaseClaim]:
     """``run``, then the session's head revision read in the same transaction."""
@@ -108,7 +108,7 @@ class LeasesFacet(SqliteBase):
                 return LeaseBusy(current)
             return LeaseAcquired(_grant(conn, row, session_id, owner, now, ttl_ms))
 
-        return await self._check_open().write(_reporting_head(session_id, run))
+        return await self._check_open().write(_lease_claim_with_head(session_id, run))
 
     async def reclaim_lease(
         self,
@@ -132,7 +132,7 @@ class LeasesFacet(SqliteBase):
                 return LeaseAcquired(_grant(conn, row, session_id, owner, now, ttl_ms))
             return LeaseBusy(current)
 
-        return await self._check_open().write(_reporting_head(session_id, run))
+        return await self._check_open().write(_lease_claim_with_head(session_id, run))
 
     async def renew_lease(self, fence: LeaseFence, *, ttl_ms: int = DEFAULT_LEASE_TTL_MS) -> SessionLease:
         """Extend the live lease, keeping its tokens."""
