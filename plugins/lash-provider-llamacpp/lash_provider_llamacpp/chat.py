@@ -5,8 +5,10 @@ templates render. Everything becomes plain text:
 
 * the system prompt is the first ``system`` message (when not empty);
 * user and assistant text (text, prose, code, output and error parts) is kept;
-* tool calls and tool results from earlier rounds are rendered as bracketed text, since
-  the provider never offers tools to the model itself;
+* when tools are offered (``tools=``), the system prompt ends with the tool section and
+  earlier tool calls and results are written in the same ``<tool_call>`` format the model
+  is asked to use (:mod:`lash_provider_llamacpp.tool_format`); when they are not, they are
+  rendered as bracketed text, so the model is not tempted to imitate a format it cannot use;
 * attachments become a one-line note (the model cannot see them);
 * reasoning parts are skipped;
 * pruned parts show their breadcrumb, summary or a "cleared" marker;
@@ -16,9 +18,22 @@ templates render. Everything becomes plain text:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypedDict
 
-from lash_core.model import Cleared, Deleted, LlmRequest, Message, Part, PartKind, Role, Summarized
+from lash_core.model import (
+    Cleared,
+    Deleted,
+    Intact,
+    LlmRequest,
+    Message,
+    Part,
+    PartKind,
+    Role,
+    Summarized,
+    ToolSpec,
+)
+from lash_provider_llamacpp.tool_format import call_text, result_text, tool_section
 
 __all__ = ["ChatMessage", "render_part", "to_chat_messages"]
 
@@ -50,8 +65,12 @@ def _body(part: Part) -> str:
     return part.content
 
 
-def render_part(part: Part) -> str | None:
-    """The text one part contributes to a chat message, or ``None`` when it is skipped."""
+def render_part(part: Part, *, tool_format: bool = False) -> str | None:
+    """The text one part contributes to a chat message, or ``None`` when it is skipped.
+
+    ``tool_format``: tool calls and results in the ``<tool_call>`` format (tools are offered)
+    rather than as bracketed text.
+    """
     kind = part.kind
     if kind is PartKind.REASONING:
         return None
@@ -62,6 +81,11 @@ def render_part(part: Part) -> str | None:
         label = ref.name or ref.attachment_id
         return f"[attachment {label} ({ref.media_type}, {ref.size} bytes) is not shown to this model]"
     body = _body(part)
+    if tool_format and kind is PartKind.TOOL_CALL:
+        # a pruned call's arguments are not JSON any more: the call is shown without them
+        return call_text(part.tool_name or "?", body if isinstance(part.prune_state, Intact) else "{}")
+    if tool_format and kind is PartKind.TOOL_RESULT:
+        return result_text(body)
     if kind is PartKind.TOOL_CALL:
         return f"[called tool {part.tool_name or '?'} with arguments {body or '{}'}]"
     if kind is PartKind.TOOL_RESULT:
@@ -73,21 +97,25 @@ def render_part(part: Part) -> str | None:
     return body or None
 
 
-def _message_text(message: Message) -> str:
-    pieces = [text for text in (render_part(part) for part in message.parts) if text]
+def _message_text(message: Message, tool_format: bool) -> str:
+    pieces = [text for text in (render_part(part, tool_format=tool_format) for part in message.parts) if text]
     text = "\n\n".join(pieces)
     if text and message.role is Role.EVENT:
         text = f"[event] {text}"
     return text
 
 
-def to_chat_messages(request: LlmRequest) -> list[ChatMessage]:
-    """The chat messages for ``request`` (see the module docs); tools are not included."""
+def to_chat_messages(request: LlmRequest, *, tools: Sequence[ToolSpec] = ()) -> list[ChatMessage]:
+    """The chat messages for ``request`` (see the module docs), offering ``tools`` (none by default)."""
     chat: list[ChatMessage] = []
-    if request.system_prompt.strip():
-        chat.append({"role": "system", "content": request.system_prompt})
+    system = request.system_prompt.strip() and request.system_prompt
+    if tools:
+        section = tool_section(tools)
+        system = f"{system}\n\n{section}" if system else section
+    if system:
+        chat.append({"role": "system", "content": system})
     for message in request.messages:
-        text = _message_text(message)
+        text = _message_text(message, bool(tools))
         if not text:
             continue
         role = _ROLES[message.role]

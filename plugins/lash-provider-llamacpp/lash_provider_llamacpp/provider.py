@@ -2,16 +2,21 @@
 
 The model loads lazily on the first call, once per provider instance, in a worker thread.
 Each call renders the request to chat messages (:mod:`lash_provider_llamacpp.chat`),
-generates in a worker thread and streams every decoded piece back to the event loop
-through a memory object stream. When the turn is cancelled, a stop flag ends generation
-at the next token. Tools are never offered to the model: a small local model cannot call
-them reliably, so ``request.tools`` and ``request.tool_choice`` are ignored.
+generates in a worker thread (:mod:`lash_provider_llamacpp.generation`) and streams every
+piece back to the event loop through a memory object stream, where a
+:class:`~lash_core.providers.ResponseAssembler` turns them into stream events and response
+parts. When the turn is cancelled, a stop flag ends generation at the next token.
+
+The request's tools are offered to the model (unless the ``tools`` setting is ``"off"`` or
+the tool choice is ``none``): an answer is then prose or one tool call, grammar-constrained
+to the tool's schema; see :meth:`LlamaCppProvider.tool_offer` for when a call is required.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import uuid
 
 import anyio
 import anyio.from_thread
@@ -22,14 +27,13 @@ from attrs.validators import gt, instance_of, optional
 from lash_core.model import (
     LlmRequest,
     LlmResponse,
-    LlmTextPart,
+    PartKind,
     ProviderFailureKind,
-    StreamTextDelta,
-    StreamUsage,
     TerminalReason,
     TokenUsage,
+    ToolChoice,
 )
-from lash_core.providers import StreamCallback, provider_error
+from lash_core.providers import ResponseAssembler, StreamCallback, one_of, provider_error
 from lash_provider_llamacpp.chat import ChatMessage, to_chat_messages
 from lash_provider_llamacpp.engine import (
     Generation,
@@ -38,11 +42,11 @@ from lash_provider_llamacpp.engine import (
     ModelNotFoundError,
     PromptTooLongError,
     SamplingOptions,
-    generate,
     import_llama_cpp,
     load_model,
     resolve_model_path,
 )
+from lash_provider_llamacpp.generation import Piece, ToolOffer, generate
 
 __all__ = ["LlamaCppProvider", "LlamaCppSettings"]
 
@@ -59,7 +63,11 @@ class LlamaCppSettings:
     call when unset; a seeded call re-evaluates the whole prompt instead of reusing the
     cached prefix of the previous call, since that reuse changes the logits slightly); ``temperature`` applies unless the request sets one;
     ``max_output_tokens`` caps every answer (the request's own cap applies too, the
-    smaller wins).
+    smaller wins); ``tools`` says whether the request's tools are offered to the model:
+    ``"auto"`` (offered; the request's tool choice applies), ``"off"`` (never offered: a
+    shorter prompt, text answers only) or ``"first_call"`` (offered; the answer to a user
+    message is a tool call and the answer to its result is text: one tool round per turn,
+    for small models that do not choose tools well by themselves).
     """
 
     model_path: str | None = None
@@ -68,6 +76,7 @@ class LlamaCppSettings:
     seed: int | None = None
     temperature: float = field(default=0.2, converter=float)
     max_output_tokens: int = field(default=512, validator=[instance_of(int), gt(0)])
+    tools: str = field(default="auto", validator=one_of("auto", "off", "first_call"))
 
 
 class LlamaCppProvider:
@@ -129,18 +138,34 @@ class LlamaCppProvider:
         temperature = request.temperature if request.temperature is not None else self.settings.temperature
         return SamplingOptions(max_tokens=min(caps), temperature=temperature, seed=self.settings.seed)
 
+    def tool_offer(self, request: LlmRequest) -> ToolOffer | None:
+        """The tools shown to the model for ``request``, or ``None`` when it answers in text only.
+
+        ``None`` when the ``tools`` setting is ``"off"``, the request has no tools or its tool
+        choice is ``none``; otherwise the request's tool choice, except with the
+        ``"first_call"`` setting: a call answering a user message must call a tool, a call
+        answering tool results must answer in text.
+        """
+        mode = self.settings.tools
+        if mode == "off" or not request.tools or request.tool_choice is ToolChoice.NONE:
+            return None
+        if mode == "first_call":
+            after_results = _answers_tool_results(request)
+            return ToolOffer(request.tools, ToolChoice.NONE if after_results else ToolChoice.REQUIRED)
+        return ToolOffer(request.tools, request.tool_choice)
+
     async def complete(self, request: LlmRequest, on_event: StreamCallback | None = None) -> LlmResponse:
-        """Answer ``request`` with the local model, streaming text deltas and then usage."""
+        """Answer ``request`` with the local model, streaming text or tool-call deltas, then usage."""
         model = await self.load()
-        generation = await self._generate(
-            model, to_chat_messages(request), self.sampling_options(request), on_event
-        )
+        offer = self.tool_offer(request)
+        chat = to_chat_messages(request, tools=offer.tools if offer else ())
+        assembler = ResponseAssembler(on_event)
+        generation = await self._generate(model, chat, self.sampling_options(request), offer, assembler)
         usage = TokenUsage(input_tokens=generation.prompt_tokens, output_tokens=generation.output_tokens)
-        if on_event is not None:
-            await on_event(StreamUsage(usage))
+        await assembler.report_usage(usage)
         reason, diagnostic = _terminal(generation, model)
         return LlmResponse(
-            parts=(LlmTextPart(generation.text),) if generation.text else (),
+            parts=assembler.parts(),
             usage=usage,
             terminal_reason=reason,
             model=model.name,
@@ -153,16 +178,17 @@ class LlamaCppProvider:
         model: LoadedModel,
         chat: list[ChatMessage],
         options: SamplingOptions,
-        on_event: StreamCallback | None,
+        offer: ToolOffer | None,
+        assembler: ResponseAssembler,
     ) -> Generation:
         stop = threading.Event()
-        send, receive = anyio.create_memory_object_stream[str](math.inf)
+        send, receive = anyio.create_memory_object_stream[Piece](math.inf)
         outcome: list[Generation | Exception] = []
         failed: list[Exception] = []
 
-        def emit(text: str) -> bool:
+        def emit(piece: Piece) -> bool:
             try:
-                anyio.from_thread.run_sync(send.send_nowait, text)
+                anyio.from_thread.run_sync(send.send_nowait, piece)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.RunFinishedError):
                 return False
             return True
@@ -172,7 +198,7 @@ class LlamaCppProvider:
                 outcome.append(Generation("", 0, 0, "cancelled"))
                 return
             try:
-                outcome.append(generate(model, chat, options, emit, stop))
+                outcome.append(generate(model, chat, options, emit, stop, offer))
             except Exception as exc:  # reported on the event loop side
                 outcome.append(exc)
             finally:
@@ -190,9 +216,13 @@ class LlamaCppProvider:
                 group.start_soon(run_worker)
                 try:
                     async with receive:
-                        async for text in receive:
-                            if on_event is not None:
-                                await on_event(StreamTextDelta(text))
+                        async for kind, text in receive:
+                            if kind == "text":
+                                await assembler.text("text", text)
+                            elif kind == "tool":
+                                await assembler.tool_call("call", call_id=_call_id(), name=text)
+                            else:
+                                await assembler.tool_arguments("call", text)
                 except Exception as exc:  # the stream callback failed: stop, then re-raise it
                     stop.set()
                     failed.append(exc)
@@ -235,9 +265,20 @@ def _acquire(lock: threading.Lock, stop: threading.Event) -> bool:
     return True
 
 
+def _answers_tool_results(request: LlmRequest) -> bool:
+    last = request.messages[-1] if request.messages else None
+    return last is not None and any(part.kind is PartKind.TOOL_RESULT for part in last.parts)
+
+
+def _call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
 def _terminal(generation: Generation, model: LoadedModel) -> tuple[TerminalReason, str | None]:
     if generation.finish == "stop":
         return TerminalReason.STOP, None
+    if generation.finish == "tool_call":
+        return TerminalReason.TOOL_USE, None
     if generation.finish == "cancelled":
         return TerminalReason.CANCELLED, "the provider was closed during generation"
     if generation.finish == "context":

@@ -61,7 +61,7 @@ def test_blank_system_prompt_is_left_out() -> None:
 
 
 def test_tool_calls_and_results_are_rendered_as_text_and_reasoning_is_skipped() -> None:
-    """Earlier tool rounds become bracketed text; reasoning never reaches the prompt; tools are not offered."""
+    """Without tools offered, earlier tool rounds become bracketed text and tool specs stay out; reasoning never reaches the prompt."""
     assistant = Message(
         "m2",
         Role.ASSISTANT,
@@ -155,7 +155,14 @@ def config_with(settings: dict[str, object]) -> dict[str, object]:
 
 @pytest.mark.parametrize(
     "settings",
-    [{"n_ctx": 0}, {"max_output_tokens": -1}, {"n_threads": 0}, {"nctx": 5}, {"temperature": "hot"}],
+    [
+        {"n_ctx": 0},
+        {"max_output_tokens": -1},
+        {"n_threads": 0},
+        {"nctx": 5},
+        {"temperature": "hot"},
+        {"tools": "sometimes"},
+    ],
 )
 def test_invalid_settings_are_a_config_error(settings: dict[str, object]) -> None:
     """Bad settings are refused when the provider is built, naming where they are."""
@@ -166,8 +173,12 @@ def test_invalid_settings_are_a_config_error(settings: dict[str, object]) -> Non
 
 def test_settings_are_structured_without_loading_the_model() -> None:
     """Valid settings reach the provider; building it loads nothing."""
-    runtime = Runtime(config_with({"n_ctx": 512, "temperature": 0, "seed": 3, "model_path": "/x.gguf"}))
+    runtime = Runtime(
+        config_with({"n_ctx": 512, "temperature": 0, "seed": 3, "model_path": "/x.gguf", "tools": "off"})
+    )
     provider = runtime.provider("default")
     assert isinstance(provider, LlamaCppProvider)
-    assert provider.settings == LlamaCppSettings(model_path="/x.gguf", n_ctx=512, temperature=0.0, seed=3)
+    assert provider.settings == LlamaCppSettings(
+        model_path="/x.gguf", n_ctx=512, temperature=0.0, seed=3, tools="off"
+    )
     assert not provider.loaded

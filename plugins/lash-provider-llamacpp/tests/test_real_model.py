@@ -43,8 +43,10 @@ COUNTING = "Count from 1 to 300, one number per line."
 
 
 def runtime_config(model_path: Path, **settings: Any) -> dict[str, Any]:
-    """A runtime configuration with the llamacpp provider as ``default``."""
-    base = {"model_path": str(model_path), "n_ctx": 1024, "seed": 42, "temperature": 0.2}
+    """A runtime configuration with the llamacpp provider as ``default``; text only unless
+    ``tools`` is given (offering the installed tools lengthens every prompt; test_real_tools.py
+    covers them)."""
+    base = {"model_path": str(model_path), "n_ctx": 1024, "seed": 42, "temperature": 0.2, "tools": "off"}
     return {
         "model": {"id": "smollm2-135m", "context_window_tokens": 1024},
         "providers": {"default": {"type": "llamacpp", "settings": {**base, **settings}}},
@@ -70,9 +72,9 @@ def failure_of(error: ProviderError) -> ProviderFailure:
 
 @pytest.mark.anyio
 async def test_a_streamed_turn_through_the_runtime(model_path: Path) -> None:
-    """A real turn: non-empty text, several streamed deltas, real token counts; closing frees the model."""
+    """A real turn, the installed tools offered: streamed text, real token counts; closing frees the model."""
     activities: list[TurnActivity] = []
-    async with Runtime(runtime_config(model_path, max_output_tokens=24)) as runtime:
+    async with Runtime(runtime_config(model_path, max_output_tokens=24, tools="auto")) as runtime:
         report = {entry["name"]: entry for entry in runtime.plugins_report()}
         session = await runtime.session("llama-text")
         turn = session.turn("What is the capital of France?", sink=collect_into(activities))
