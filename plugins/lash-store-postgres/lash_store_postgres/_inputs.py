@@ -32,13 +32,15 @@ from lash_core.store.inputs import (
     PendingInputState,
 )
 from lash_core.store.leases import LeaseFence
-from lash_store_postgres._db import NOW_MS, Tx
+from lash_store_postgres._db import NOW_MS, Rows, Tx
 from lash_store_postgres._rows import (
     CLAIMABLE,
     INPUT_COLUMNS,
     NOT_LIVE_CLAIM,
+    LeaseRow,
     dump,
     input_record,
+    lease_later,
     read_lease,
 )
 
@@ -53,15 +55,15 @@ def check_limit(name: str, value: int) -> None:
         raise ValueError(f"{name} must be at least 1, got {value}")
 
 
-def _find_by_key(tx: Tx, session_id: str, source_key: str) -> DictRow | None:
-    return tx.one(
+def _find_by_key(tx: Tx, session_id: str, source_key: str) -> Rows:
+    return tx.later(
         f"SELECT {INPUT_COLUMNS}, content_digest FROM {{s}}.inputs WHERE session_id = %s AND source_key = %s",
         (session_id, source_key),
     )
 
 
-def _find_by_id(tx: Tx, session_id: str, input_id: str) -> DictRow | None:
-    return tx.one(
+def _find_by_id(tx: Tx, session_id: str, input_id: str) -> Rows:
+    return tx.later(
         f"SELECT {INPUT_COLUMNS}, content_digest FROM {{s}}.inputs WHERE session_id = %s AND input_id = %s",
         (session_id, input_id),
     )
@@ -69,8 +71,10 @@ def _find_by_id(tx: Tx, session_id: str, input_id: str) -> DictRow | None:
 
 def _existing(tx: Tx, draft: PendingInputDraft, content: str) -> PendingInput | None:
     """The row a draft's source key / input id names (checked for the same content), or ``None``."""
-    existing = _find_by_key(tx, draft.session_id, draft.source_key) if draft.source_key is not None else None
-    by_id = _find_by_id(tx, draft.session_id, draft.input_id) if draft.input_id is not None else None
+    key_rows = _find_by_key(tx, draft.session_id, draft.source_key) if draft.source_key is not None else None
+    id_rows = _find_by_id(tx, draft.session_id, draft.input_id) if draft.input_id is not None else None
+    existing = key_rows.one() if key_rows is not None else None
+    by_id = id_rows.one() if id_rows is not None else None
     if existing is None:
         existing = by_id
     elif by_id is not None and by_id["input_id"] != existing["input_id"]:
@@ -146,17 +150,22 @@ def enqueue(tx: Tx, draft: PendingInputDraft) -> PendingInput:
 
 def get(tx: Tx, session_id: str, input_id: str) -> PendingInput | None:
     """One input by id, in any state."""
-    row = _find_by_id(tx, session_id, input_id)
+    tx.idempotent = True
+    rows = _find_by_id(tx, session_id, input_id)
+    tx.end()
+    row = rows.one()
     return input_record(row) if row is not None else None
 
 
 def list_pending(tx: Tx, session_id: str) -> list[PendingInput]:
     """Inputs neither terminal nor under a live claim, oldest first."""
+    tx.idempotent = True
     gen = read_lease(tx, session_id).live_generation
     rows = tx.all(
         f"SELECT {INPUT_COLUMNS} FROM {{s}}.inputs WHERE session_id = %(sid)s "
         f"AND state NOT IN ('completed', 'cancelled') AND {NOT_LIVE_CLAIM} ORDER BY enqueue_seq",
         {"sid": session_id, "gen": gen},
+        last=True,
     )
     return [input_record(r) for r in rows]
 
@@ -195,7 +204,7 @@ def cancel(tx: Tx, session_id: str, targets: Sequence[CancelTarget]) -> tuple[Ca
     """Cancel each pending target not under a live claim, atomically."""
     # Lock every target row first, in queue order, so concurrent cancels and commits take row
     # locks in one order and cannot deadlock each other.
-    tx.execute(
+    tx.send(
         "SELECT 1 FROM {s}.inputs WHERE session_id = %s AND (input_id = ANY(%s) OR source_key = ANY(%s)) "
         "ORDER BY enqueue_seq FOR UPDATE",
         (
@@ -233,14 +242,21 @@ def _claim(
     regroup: bool = False,
 ) -> InputClaim | None:
     """Claim the rows ``where`` selects (oldest first); with ``regroup``, a head row still
-    marked with a dead claim is claimed again only with the other rows of that claim."""
-    lease = read_lease(tx, fence.session_id).check(fence)
-    gen = lease.fencing_token
-    picked = tx.all(
+    marked with a dead claim is claimed again only with the other rows of that claim.
+
+    The lease read and the row scan go out together: the scan assumes the fence's generation,
+    which is the live one whenever the lease check passes (otherwise the rollback releases
+    the rows it locked). The claim's update carries the commit.
+    """
+    lease_rows = lease_later(tx, fence.session_id)
+    gen = fence.fencing_token
+    picked_rows = tx.later(
         f"SELECT input_id, claim_id FROM {{s}}.inputs WHERE session_id = %(sid)s AND {where} AND {CLAIMABLE} "
         "ORDER BY enqueue_seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
         {"sid": fence.session_id, "gen": gen, "limit": max_inputs, **params},
     )
+    LeaseRow(lease_rows.one()).check(fence)
+    picked = picked_rows.all()
     if not picked:
         return None
     if regroup and picked[0]["claim_id"] is not None:
@@ -259,6 +275,7 @@ def _claim(
             "sid": fence.session_id,
             "ids": [r["input_id"] for r in picked],
         },
+        last=True,
     )
     inputs = sorted((input_record(r) for r in rows), key=lambda i: i.enqueue_seq)
     return InputClaim(fence.session_id, claim_id, token, gen, tuple(inputs))
@@ -287,6 +304,7 @@ def abandon(tx: Tx, ref: ClaimRef) -> int:
         "state = CASE WHEN state = 'accepted' THEN 'pending_active' ELSE state END "
         "WHERE session_id = %s AND input_id = ANY(%s) AND claim_id = %s AND claim_token = %s",
         (ref.session_id, list(ref.item_ids), ref.claim_id, ref.claim_token),
+        last=True,
     )
 
 
@@ -294,7 +312,7 @@ def defer_unclaimed_active(tx: Tx, session_id: str, gen: int | None) -> None:
     """A commit ended a logical turn: every active input of the session not under a live claim
     (``gen``: the live generation) becomes a next-turn input: the turn's missed ones, and
     orphans of turns that never committed (under the session lease no other turn runs)."""
-    tx.execute(
+    tx.send(
         "UPDATE {s}.inputs SET state = 'deferred_next_turn', ingress_json = %(next)s, active_turn_id = NULL, "
         "min_boundary = NULL, claim_id = NULL, claim_token = NULL, claim_owner_json = NULL, "
         "claim_generation = NULL, claimed_at_ms = NULL "

@@ -17,6 +17,7 @@ from lash_core.store.leases import (
     LeaseOwner,
     SessionLease,
     holder_proven_dead,
+    with_head_revision,
 )
 from lash_store_postgres._db import NOW_MS, Tx
 from lash_store_postgres._rows import LEASE_COLUMNS, LeaseRow, lease_later, owner_columns, read_lease
@@ -62,7 +63,27 @@ def _grant(tx: Tx, row: LeaseRow, session_id: str, owner: LeaseOwner, ttl_ms: in
 
 
 def try_claim(tx: Tx, session_id: str, owner: LeaseOwner, ttl_ms: int) -> LeaseClaim:
-    """Acquire a free or expired lease, re-enter our own, or answer busy."""
+    """Acquire a free or expired lease, re-enter our own, or answer busy (with the head
+    revision when acquired)."""
+    return with_head_revision(_try_claim(tx, session_id, owner, ttl_ms), _head_revision(tx, session_id))
+
+
+def reclaim(tx: Tx, session_id: str, owner: LeaseOwner, observed: LeaseFence, ttl_ms: int) -> LeaseClaim:
+    """Take the lease over from the observed holder when it is proven dead (or the lease is
+    free), with the head revision when acquired."""
+    return with_head_revision(
+        _reclaim(tx, session_id, owner, observed, ttl_ms), _head_revision(tx, session_id)
+    )
+
+
+def _head_revision(tx: Tx, session_id: str) -> int:
+    """The session's head revision (0 without a head); the claim's last statement, sent with
+    its writes and the commit."""
+    row = tx.one("SELECT head_revision FROM {s}.sessions WHERE session_id = %s", (session_id,), last=True)
+    return int(row["head_revision"]) if row else 0
+
+
+def _try_claim(tx: Tx, session_id: str, owner: LeaseOwner, ttl_ms: int) -> LeaseClaim:
     tx.lock_session(session_id)
     row = read_lease(tx, session_id)
     current = row.live
@@ -73,8 +94,7 @@ def try_claim(tx: Tx, session_id: str, owner: LeaseOwner, ttl_ms: int) -> LeaseC
     return LeaseAcquired(_grant(tx, row, session_id, owner, ttl_ms))
 
 
-def reclaim(tx: Tx, session_id: str, owner: LeaseOwner, observed: LeaseFence, ttl_ms: int) -> LeaseClaim:
-    """Take the lease over from the observed holder when it is proven dead (or the lease is free)."""
+def _reclaim(tx: Tx, session_id: str, owner: LeaseOwner, observed: LeaseFence, ttl_ms: int) -> LeaseClaim:
     tx.lock_session(session_id)
     row = read_lease(tx, session_id)
     current = row.live

@@ -25,7 +25,7 @@ from lash_core.store.queued_work import (
     WorkItem,
     WorkState,
 )
-from lash_store_postgres._db import NOW_MS, Tx
+from lash_store_postgres._db import NOW_MS, Rows, Tx
 
 __all__: list[str] = []
 
@@ -172,17 +172,21 @@ class LeaseRow:
         )
 
 
+def lease_later(tx: Tx, session_id: str) -> Rows:
+    """Queue the read of the session's lease row and the database clock (:class:`LeaseRow`
+    of its ``one()``); it runs after every statement queued before it, locks included."""
+    return tx.later(
+        f"SELECT %(sid)s AS session_id, {NOW_MS} AS now_ms, l.* FROM (SELECT 1) AS one "
+        f"LEFT JOIN (SELECT {LEASE_COLUMNS} FROM {{s}}.leases WHERE session_id = %(sid)s) AS l ON true",
+        {"sid": session_id},
+    )
+
+
 def read_lease(tx: Tx, session_id: str, *, lock: str = "") -> LeaseRow:
     """The session's lease row and the database clock, read after any lock was taken.
 
     ``lock`` is ``""`` or a row-lock clause (``"FOR SHARE"``) applied to the lease row.
     """
     if lock:
-        tx.execute(f"SELECT 1 FROM {{s}}.leases WHERE session_id = %s {lock}", (session_id,))
-    return LeaseRow(
-        tx.one(
-            f"SELECT %(sid)s AS session_id, {NOW_MS} AS now_ms, l.* FROM (SELECT 1) AS one "
-            f"LEFT JOIN (SELECT {LEASE_COLUMNS} FROM {{s}}.leases WHERE session_id = %(sid)s) AS l ON true",
-            {"sid": session_id},
-        )
-    )
+        tx.send(f"SELECT 1 FROM {{s}}.leases WHERE session_id = %s {lock}", (session_id,))
+    return LeaseRow(lease_later(tx, session_id).one())

@@ -32,11 +32,21 @@ from lash_core.store.queued_work import (
     work_class,
 )
 from lash_store_postgres._db import NOW_MS, Tx
-from lash_store_postgres._rows import CLAIMABLE, NOT_LIVE_CLAIM, WORK_COLUMNS, dump, read_lease, work_record
+from lash_store_postgres._rows import (
+    CLAIMABLE,
+    NOT_LIVE_CLAIM,
+    WORK_COLUMNS,
+    LeaseRow,
+    dump,
+    lease_later,
+    read_lease,
+    work_record,
+)
 
 __all__: list[str] = []
 
-_READY = "state = 'pending' AND available_at_ms <= %(now)s AND " + CLAIMABLE
+# Ready by the database clock, read once per statement (an uncorrelated scalar subquery).
+_READY = f"state = 'pending' AND available_at_ms <= (SELECT {NOW_MS}) AND " + CLAIMABLE
 
 
 def insert(tx: Tx, draft: QueuedWorkDraft) -> QueuedWorkBatch:
@@ -79,12 +89,14 @@ def insert(tx: Tx, draft: QueuedWorkDraft) -> QueuedWorkBatch:
 
 def list_pending(tx: Tx, session_id: str, include_claimed: bool) -> list[QueuedWorkBatch]:
     """Pending batches in queue order (optionally without those under a live claim)."""
+    tx.idempotent = True
     gen = read_lease(tx, session_id).live_generation
     where = "" if include_claimed else f" AND {NOT_LIVE_CLAIM}"
     rows = tx.all(
         f"SELECT {WORK_COLUMNS} FROM {{s}}.work_batches WHERE session_id = %(sid)s AND state = 'pending'"
         f"{where} ORDER BY enqueue_seq",
         {"sid": session_id, "gen": gen},
+        last=True,
     )
     return [work_record(r) for r in rows]
 
@@ -92,14 +104,17 @@ def list_pending(tx: Tx, session_id: str, include_claimed: bool) -> list[QueuedW
 def _ready_rows(
     tx: Tx, fence: LeaseFence, extra: str, limit: int, lock: str, **params: object
 ) -> tuple[int, list[DictRow]]:
-    row = read_lease(tx, fence.session_id)
-    gen = row.check(fence).fencing_token
-    rows = tx.all(
+    # The lease read and the scan go out together; the scan assumes the fence's generation,
+    # the live one whenever the check passes (otherwise the rollback frees what it locked).
+    lease_rows = lease_later(tx, fence.session_id)
+    gen = fence.fencing_token
+    ready = tx.later(
         f"SELECT {WORK_COLUMNS} FROM {{s}}.work_batches WHERE session_id = %(sid)s AND {_READY}{extra} "
         f"ORDER BY enqueue_seq LIMIT %(limit)s {lock}",
-        {"sid": fence.session_id, "gen": gen, "now": row.now, "limit": limit, **params},
+        {"sid": fence.session_id, "gen": gen, "limit": limit, **params},
     )
-    return gen, rows
+    LeaseRow(lease_rows.one()).check(fence)
+    return gen, ready.all()
 
 
 def _claim(tx: Tx, fence: LeaseFence, gen: int, rows: Sequence[DictRow]) -> WorkClaim | None:
@@ -118,6 +133,7 @@ def _claim(tx: Tx, fence: LeaseFence, gen: int, rows: Sequence[DictRow]) -> Work
             "sid": fence.session_id,
             "ids": [r["batch_id"] for r in rows],
         },
+        last=True,
     )
     batches = sorted((work_record(r) for r in updated), key=lambda b: b.enqueue_seq)
     return WorkClaim(fence.session_id, claim_id, token, gen, tuple(batches))
@@ -183,6 +199,7 @@ def abandon(tx: Tx, ref: ClaimRef) -> int:
         "claim_generation = NULL, claimed_at_ms = NULL "
         "WHERE session_id = %s AND batch_id = ANY(%s) AND claim_id = %s AND claim_token = %s",
         (ref.session_id, list(ref.item_ids), ref.claim_id, ref.claim_token),
+        last=True,
     )
 
 
@@ -195,5 +212,6 @@ def cancel(tx: Tx, session_id: str, batch_id: str) -> QueuedWorkBatch | None:
         f"WHERE session_id = %(sid)s AND batch_id = %(bid)s AND state = 'pending' AND {NOT_LIVE_CLAIM} "
         f"RETURNING {WORK_COLUMNS}",
         {"sid": session_id, "bid": batch_id, "gen": gen},
+        last=True,
     )
     return work_record(row) if row is not None else None

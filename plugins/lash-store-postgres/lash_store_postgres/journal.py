@@ -27,9 +27,11 @@ _COLUMNS = "scope_id, replay_key, session_id, kind, fingerprint, status, result_
 
 
 def _get(tx: Tx, scope_id: str, replay_key: str) -> JournalEntry | None:
+    tx.idempotent = True
     row = tx.one(
         f"SELECT {_COLUMNS} FROM {{s}}.effect_journal WHERE scope_id = %s AND replay_key = %s",
         (scope_id, replay_key),
+        last=True,
     )
     if row is None:
         return None
@@ -46,7 +48,8 @@ def _get(tx: Tx, scope_id: str, replay_key: str) -> JournalEntry | None:
 
 
 def _put(tx: Tx, entry: JournalEntry) -> None:
-    tx.execute(
+    tx.idempotent = True  # the first row of a key wins: writing it twice changes nothing
+    tx.send(
         f"INSERT INTO {{s}}.effect_journal ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (scope_id, replay_key) DO NOTHING",
         (
