@@ -61,6 +61,8 @@ class SqliteDatabase:
         self.name = name
         self._clock = clock or SystemClock()
         self._lock = threading.Lock()
+        self._queue: anyio.Lock | None = None
+        self._queue_loop: object = None
         self._conn: sqlite3.Connection | None = None
         # Commits cost no flush to disk (memory or a RAM file system): writes may run inline.
         self._inline_writes = self.in_memory or on_ram_file_system(self.path)
@@ -89,20 +91,22 @@ class SqliteDatabase:
         await anyio.to_thread.run_sync(self._close_sync)
 
     async def read(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``operation(conn)`` in one read transaction (a consistent snapshot)."""
-        return await anyio.to_thread.run_sync(self._run, operation, "BEGIN")
+        """Run ``operation(conn)`` in one read transaction (a consistent snapshot), on a
+        worker thread."""
+        async with self._turn():
+            return await anyio.to_thread.run_sync(self._run, operation, "BEGIN")
 
     async def peek(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        """Like :meth:`read`, for a short read (a probe, a head, a lease): when the connection
-        is free it runs right here on the event loop's thread, sparing the hop to a worker
-        thread (a WAL read never waits for writers); else it queues on a worker thread."""
-        await anyio.lowlevel.checkpoint()
-        if self._lock.acquire(blocking=False):
-            try:
-                return self._run_unlocked(operation, "BEGIN")
-            finally:
-                self._lock.release()
-        return await anyio.to_thread.run_sync(self._run, operation, "BEGIN")
+        """Like :meth:`read`, for a short read (a probe, a head, a lease): it runs right here
+        on the event loop's thread once the connection's turn comes, sparing the hop to a
+        worker thread (a WAL read never waits for writers)."""
+        async with self._turn():
+            if self._lock.acquire(blocking=False):
+                try:
+                    return self._run_unlocked(operation, "BEGIN")
+                finally:
+                    self._lock.release()
+            return await anyio.to_thread.run_sync(self._run, operation, "BEGIN")
 
     async def write(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``operation(conn)`` in one ``BEGIN IMMEDIATE`` transaction: committed when it
@@ -112,15 +116,25 @@ class SqliteDatabase:
         such as ``/dev/shm``) runs the write right here on the event loop's thread when the
         connection is free and no other process holds the write lock; otherwise, and always
         for a file on disk (whose commit waits for ``fsync``), on a worker thread."""
-        await anyio.lowlevel.checkpoint()
-        if self._inline_writes and self._lock.acquire(blocking=False):
-            try:
-                conn = self._connection()
-                if self._begin_without_waiting(conn):
-                    return self._complete(conn, operation)
-            finally:
-                self._lock.release()
-        return await anyio.to_thread.run_sync(self._run, operation, "BEGIN IMMEDIATE")
+        async with self._turn():
+            if self._inline_writes and self._lock.acquire(blocking=False):
+                try:
+                    conn = self._connection()
+                    if self._begin_without_waiting(conn):
+                        return self._complete(conn, operation)
+                finally:
+                    self._lock.release()
+            return await anyio.to_thread.run_sync(self._run, operation, "BEGIN IMMEDIATE")
+
+    def _turn(self) -> anyio.Lock:
+        """The event loop's queue for the one connection: operations of this loop take turns
+        on it (FIFO) instead of each waiting on a worker thread for the connection's lock, so
+        the short ones can run inline. One queue per event loop (a database object may
+        outlive a loop, as in tests)."""
+        token = anyio.lowlevel.current_token()
+        if self._queue is None or self._queue_loop != token:
+            self._queue, self._queue_loop = anyio.Lock(), token
+        return self._queue
 
     async def pragma(self, name: str) -> object:
         """The value of ``PRAGMA name`` on this connection (for diagnostics and tests)."""
