@@ -63,25 +63,10 @@ def trace_claimed(
 ) -> None:
     """Trace ``turn_input.claimed`` or ``queued_work.claimed`` for ``claim``."""
     if isinstance(claim, WorkClaim):
-        tracer.emit(
-            session_id,
-            turn_id,
-            "custom",
-            name="queued_work.claimed",
-            claim_id=claim.claim_id,
-            batch_ids=[b.batch_id for b in claim.batches],
-            **extra,
-        )
+        name, items = "queued_work.claimed", {"batch_ids": [b.batch_id for b in claim.batches]}
     else:
-        tracer.emit(
-            session_id,
-            turn_id,
-            "custom",
-            name="turn_input.claimed",
-            claim_id=claim.claim_id,
-            input_ids=[i.input_id for i in claim.inputs],
-            **extra,
-        )
+        name, items = "turn_input.claimed", {"input_ids": [i.input_id for i in claim.inputs]}
+    tracer.emit(session_id, turn_id, "custom", name=name, claim_id=claim.claim_id, **items, **extra)
 
 
 def trace_completed_claims(tracer: Tracer, session_id: str, turn_id: str, state: TurnState) -> None:
