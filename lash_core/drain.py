@@ -21,7 +21,6 @@ in the turn's commit (``turn_input.completed``, ``queued_work.completed``).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -31,9 +30,6 @@ from lash_core.model import (
     FinalValue,
     Finished,
     Message,
-    Part,
-    PartKind,
-    Role,
     TextItem,
     TurnInput,
     open_frame,
@@ -47,7 +43,7 @@ from lash_core.store.queued_work import (
     WorkBoundary,
     WorkClaim,
 )
-from lash_core.turn.claims import trace_claimed
+from lash_core.turn.claims import trace_claimed, work_message
 from lash_core.turn.runner import TurnRunner
 
 if TYPE_CHECKING:
@@ -94,12 +90,7 @@ def materialize_work(claim: WorkClaim, turn_id: str) -> tuple[TurnInput, tuple[M
                 items.append(TextItem(payload.task))
                 options = options or payload.protocol_turn_options
             elif isinstance(payload, ProcessWake):
-                message_id = f"m:{turn_id}:cause:{len(causes)}"
-                body = json.dumps(payload.body, sort_keys=True, ensure_ascii=False)
-                text = f"process {payload.process_id} woke the session ({payload.wake_id}): {body}"
-                causes.append(
-                    Message(message_id, Role.EVENT, (Part(f"{message_id}.p0", PartKind.TEXT, text),))
-                )
+                causes.append(work_message(payload, f"m:{turn_id}:cause:{len(causes)}"))
     return TurnInput(items=tuple(items), protocol_turn_options=options), tuple(causes)
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from lash_core import hookimpl, tool
@@ -13,11 +14,13 @@ from lash_core.builtin import jsonl_trace
 from lash_core.drain import claimed_turn_id
 from lash_core.model import (
     AgentFrameSwitch,
+    Cancelled,
     FrameStatus,
     JsonObjectOutput,
     Message,
     QueuedWorkStarted,
     Role,
+    Stopped,
     SuccessOutcome,
     SwitchAgentFrameControl,
     ToolCallOutput,
@@ -186,16 +189,32 @@ async def test_process_wake_is_an_event_message_the_model_sees() -> None:
 
 
 async def test_pending_input_runs_before_turn_work() -> None:
-    """Next-turn input is served before queued turn work, each in its own turn."""
+    """Next-turn input is served before queued turn work; after-commit work gets a turn of its own."""
     provider = ScriptedProvider([reply_text("for input"), reply_text("for work")])
+    store = DurableMemoryStore(FakeClock())
+    async with durable_runtime(provider, store) as rt:
+        session = await rt.session("s1")
+        task = AgentFrameTask(session.current_frame_id, "work")
+        await store.enqueue_work(
+            QueuedWorkDraft("s1", (task,), delivery=DeliveryPolicy.AFTER_CURRENT_TURN_COMMIT)
+        )
+        await session.submit("input")
+        turns = await session.drain()
+    assert [request_texts(r.messages)[-1] for r in provider.requests] == ["input", "work"]
+    assert len(turns) == 2
+
+
+async def test_earliest_boundary_work_joins_the_turn_of_pending_input() -> None:
+    """Turn work for the earliest safe boundary is taken at the checkpoint of the input's turn."""
+    provider = ScriptedProvider([reply_text("for input"), reply_text("for both")])
     store = DurableMemoryStore(FakeClock())
     async with durable_runtime(provider, store) as rt:
         session = await rt.session("s1")
         await store.enqueue_work(QueuedWorkDraft("s1", (AgentFrameTask(session.current_frame_id, "work"),)))
         await session.submit("input")
-        turns = await session.drain()
-    assert [request_texts(r.messages)[-1] for r in provider.requests] == ["input", "work"]
-    assert len(turns) == 2
+        [turn] = await session.drain()
+    assert request_texts(provider.requests[1].messages) == ["input", "for input", "work"]
+    assert [m.text for m in turn.messages] == ["input", "for input", "work", "for both"]
 
 
 async def test_work_waiting_for_a_later_time_is_not_run() -> None:
@@ -305,3 +324,81 @@ async def test_merged_pending_inputs_keep_their_turn_context() -> None:
         await session.submit(TurnInput.text("as json", context=TurnContext(output_spec=JsonObjectOutput())))
         await session.drain()
     assert provider.requests[0].output_spec == JsonObjectOutput()
+
+
+# -- queued work delivered at a running turn's checkpoint ------------------------------------
+
+
+def wake_enqueuer(store: DurableMemoryStore, draft: QueuedWorkDraft) -> Any:
+    """A tool that enqueues ``draft`` (a background process waking the session) when called."""
+
+    @tool
+    async def start_build() -> str:
+        """Start a build in the background."""
+        await store.enqueue_work(draft)
+        return "build started"
+
+    return start_build
+
+
+async def test_a_process_wake_reaches_the_running_turn_at_its_next_checkpoint() -> None:
+    """Work enqueued while a turn runs is claimed at the checkpoint after the tool round and completed in the commit."""
+    store = DurableMemoryStore(FakeClock())
+    wake = QueuedWorkDraft("s1", (ProcessWake("build-7", "w1", {"status": "passed"}),), source_key="wake-1")
+    provider = ScriptedProvider([reply_tool_calls(call("start_build")), reply_text("the build passed")])
+    activities: list[TurnActivity] = []
+    async with durable_runtime(provider, store, tools=[wake_enqueuer(store, wake)]) as rt:
+        session = await rt.session("s1")
+        result = await session.turn("build it", sink=collect_into(activities)).run()
+        assert await state_of(store, wake) is WorkState.COMPLETED
+        assert await session.drain() == []  # nothing left to run as a turn of its own
+    second = provider.requests[1].messages
+    assert second[-1].role is Role.EVENT and "build-7" in second[-1].text
+    assert [m.role for m in result.messages][-2:] == [Role.EVENT, Role.ASSISTANT]
+    started = [a.event for a in activities if isinstance(getattr(a, "event", None), QueuedWorkStarted)]
+    assert [s.boundary for s in started] == ["active_turn_checkpoint"]
+    assert "build-7" in started[0].causes[0]
+
+
+async def test_work_claimed_at_a_checkpoint_is_completed_when_the_turn_is_cancelled() -> None:
+    """A cancelled turn still completes the work its checkpoint claimed (the event is in its history)."""
+    store = DurableMemoryStore(FakeClock())
+    wake = QueuedWorkDraft("s1", (ProcessWake("build-7", "w1"),), source_key="wake-2")
+    held = reply_text("never", gate=anyio.Event())
+    provider = ScriptedProvider([reply_tool_calls(call("start_build")), held])
+    async with durable_runtime(provider, store, tools=[wake_enqueuer(store, wake)]) as rt:
+        session = await rt.session("s1")
+        turn = session.turn("build it")
+        results: list[Any] = []
+
+        async def run() -> None:
+            results.append(await turn.run())
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(run)
+            with anyio.fail_after(10):
+                await held.started.wait()
+            turn.cancel()
+        assert results[0].outcome == Stopped(Cancelled())
+        assert await state_of(store, wake) is WorkState.COMPLETED
+
+
+async def test_work_for_after_the_turn_waits_for_the_commit() -> None:
+    """Work with after-commit delivery is not taken at a checkpoint; a drain runs it afterwards."""
+    store = DurableMemoryStore(FakeClock())
+    later = QueuedWorkDraft(
+        "s1",
+        (ProcessWake("build-7", "w1"),),
+        source_key="wake-3",
+        delivery=DeliveryPolicy.AFTER_CURRENT_TURN_COMMIT,
+    )
+    provider = ScriptedProvider(
+        [reply_tool_calls(call("start_build")), reply_text("started"), reply_text("saw the wake")]
+    )
+    async with durable_runtime(provider, store, tools=[wake_enqueuer(store, later)]) as rt:
+        session = await rt.session("s1")
+        await session.turn("build it").run()
+        assert await state_of(store, later) is WorkState.PENDING
+        [turn] = await session.drain()
+        assert await state_of(store, later) is WorkState.COMPLETED
+    assert turn.messages[0].role is Role.EVENT

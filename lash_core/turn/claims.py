@@ -10,12 +10,14 @@ work.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
-from lash_core.model import AgentFrameSwitch, TurnOutcome
+from lash_core.model import AgentFrameSwitch, Message, Part, PartKind, Role, TurnOutcome
 from lash_core.store.queued_work import (
     AgentFrameTask,
     DeliveryPolicy,
+    ProcessWake,
     QueuedWorkDraft,
     SlotPolicy,
     WorkClaim,
@@ -32,6 +34,7 @@ __all__ = [
     "needs_handoff",
     "trace_claimed",
     "trace_completed_claims",
+    "work_message",
 ]
 
 
@@ -51,6 +54,17 @@ def handoff_draft(
         delivery=DeliveryPolicy.AFTER_CURRENT_TURN_COMMIT,
         slot=SlotPolicy.EXCLUSIVE,
     )
+
+
+def work_message(payload: AgentFrameTask | ProcessWake, message_id: str) -> Message:
+    """The message a turn-work payload becomes in a turn: a task is a user message with its
+    text; a process wake an event message saying which process woke the session, with what."""
+    if isinstance(payload, AgentFrameTask):
+        role, text = Role.USER, payload.task
+    else:
+        body = json.dumps(payload.body, sort_keys=True, ensure_ascii=False)
+        role, text = Role.EVENT, f"process {payload.process_id} woke the session ({payload.wake_id}): {body}"
+    return Message(message_id, role, (Part(f"{message_id}.p0", PartKind.TEXT, text),))
 
 
 def needs_handoff(outcome: TurnOutcome) -> bool:

@@ -50,6 +50,7 @@ from lash_core.model import (
     ProviderFailureKind,
     QueuedInputAccepted,
     QueuedMessagesCommitted,
+    QueuedWorkStarted,
     ReasoningDelta,
     RetryStatus,
     Role,
@@ -64,6 +65,8 @@ from lash_core.model import (
     UsageEvent,
 )
 from lash_core.store.claims import ClaimRef
+from lash_core.store.queued_work import AgentFrameTask, ProcessWake, WorkBoundary
+from lash_core.turn.claims import work_message
 from lash_core.turn.input import normalize_input
 from lash_core.turn.state import TurnState, TurnStopped
 from lash_core.turn.tool_dispatch import CompletedCall, ToolRound
@@ -90,6 +93,8 @@ class CheckpointDelivery:
     accepted_inputs: int = 0
     abort: PluginAbort | None = None
     input_claim: ClaimRef | None = None
+    work_claim: ClaimRef | None = None
+    work_messages: int = 0
 
     @property
     def is_empty(self) -> bool:
@@ -341,12 +346,25 @@ class TurnDriver:
             or state.services.caller.has("checkpoint")
             or state.has_active_inputs()
             or state.claim_active_inputs is not None
+            or state.claim_checkpoint_work is not None
         )
         if not needs_effect and state.services.controller.durability is DurabilityTier.INLINE:
             return CheckpointDelivery()
         delivery: CheckpointDelivery = await state.services.controller.execute(effect, gather)
         if delivery.input_claim is not None:
             state.input_claims.append(delivery.input_claim)
+        if delivery.work_claim is not None:
+            state.work_claims.append(delivery.work_claim)
+            work = delivery.messages[
+                delivery.accepted_inputs : delivery.accepted_inputs + delivery.work_messages
+            ]
+            await state.emit(
+                QueuedWorkStarted(
+                    WorkBoundary.ACTIVE_TURN_CHECKPOINT.value,
+                    delivery.work_claim.item_ids,
+                    tuple(message.text for message in work),
+                )
+            )
         for message in delivery.messages:
             state.add_message(message)
         for message in delivery.transient_messages:
@@ -387,6 +405,18 @@ class TurnDriver:
             )
             committed.append(message)
             accepted += 1
+        work_claim: ClaimRef | None = None
+        work_messages = 0
+        if state.claim_checkpoint_work is not None:
+            work = await state.claim_checkpoint_work(kind.value)
+            if work is not None:
+                work_claim = work.ref
+                for batch in work.batches:
+                    for item in batch.items:
+                        payload = item.payload
+                        if isinstance(payload, AgentFrameTask | ProcessWake):
+                            committed.append(work_message(payload, state.new_message_id()))
+                            work_messages += 1
         committed.extend(state.enqueued_for_checkpoint)
         state.enqueued_for_checkpoint = []
         transient: list[Message] = []
@@ -428,7 +458,9 @@ class TurnDriver:
                             )
                         )
                         raise TurnStopped(Stopped(RuntimeErrorStop()))
-        return CheckpointDelivery(tuple(committed), tuple(transient), accepted, abort, claim)
+        return CheckpointDelivery(
+            tuple(committed), tuple(transient), accepted, abort, claim, work_claim, work_messages
+        )
 
 
 def response_message(response: LlmResponse, message_id: str) -> Message:

@@ -219,6 +219,7 @@ class TurnRunner:
             # did not claim is deferred when the logical turn ends (the store defers every
             # unclaimed active input of the session then).
             claim_active_inputs=self._active_input_claimer(turn_id) if self.guard else None,
+            claim_checkpoint_work=self._checkpoint_work_claimer(turn_id) if self.guard else None,
             input_claims=self._pending_claims,
             work_claims=self._pending_work_claims,
         )
@@ -329,6 +330,21 @@ class TurnRunner:
             if self.core.tracer.enabled:
                 trace_claimed(self.core.tracer, self.session.id, turn_id, claim, handoff=True)
             self._pending_work_claims.append(claim.ref)
+
+    def _checkpoint_work_claimer(self, turn_id: str) -> Callable[[str], Awaitable[WorkClaim | None]]:
+        """Claims the queued turn work a checkpoint of ``turn_id`` may take (earliest-safe-boundary
+        delivery, at the head of the queue)."""
+        guard = self.guard
+        assert guard is not None
+        store, tracer = self.core.store, self.core.tracer
+
+        async def claim(boundary: str) -> WorkClaim | None:
+            found = await store.claim_ready_work(guard.fence, WorkBoundary.ACTIVE_TURN_CHECKPOINT)
+            if found is not None and tracer.enabled:
+                trace_claimed(tracer, found.session_id, turn_id, found, checkpoint=boundary)
+            return found
+
+        return claim
 
     def _active_input_claimer(
         self, turn_id: str

@@ -31,6 +31,7 @@ from lash_core.model import (
 from lash_core.plugins.caller import HookCaller
 from lash_core.providers import Provider
 from lash_core.store.claims import ClaimRef
+from lash_core.store.queued_work import WorkClaim
 from lash_core.tracing import Tracer
 
 if TYPE_CHECKING:
@@ -98,6 +99,8 @@ class TurnState:
     max_attachment_bytes: int = 20 * 1024 * 1024
     claim_active_inputs: Callable[[str], Awaitable[tuple[list[TurnInput], ClaimRef | None]]] | None = None
     input_claims: list[ClaimRef] = field(factory=list)
+    # With a durable store: claims queued turn work a running turn may take at a checkpoint.
+    claim_checkpoint_work: Callable[[str], Awaitable[WorkClaim | None]] | None = None
     work_claims: list[ClaimRef] = field(factory=list)
     attachment_cache: dict[str, bytes] = field(factory=dict)
     history_attachment_ids: tuple[str, ...] = ()
