@@ -13,12 +13,14 @@ The shared machinery (so every vendor plugin behaves the same):
   :func:`transport_failure`, :func:`stream_failure`, :func:`parse_retry_after`,
   :func:`error_details`: failure classification;
 * :class:`RetryPolicy` and :func:`run_with_retries`: the retry ladder;
+* :class:`RateLimitPolicy`, :class:`RateLimiter`, :class:`Admission`, :data:`RATE_LIMIT_WAIT`:
+  rate-limit admission before every attempt (concurrency, request and token windows);
 * :func:`iter_sse`, :func:`parse_sse_text`, :class:`SseEvent`: server-sent events;
 * :class:`ResponseAssembler`, :func:`merge_usage`: building the response and its events;
 * :class:`StreamParser`: the vendor-independent half of a response parser (JSON events,
   end of stream, vendor error objects, the final response);
 * :class:`HttpProvider`: the request and attempt lifecycle of an HTTP provider (credentials,
-  headers, the retry ladder, stream or buffered parsing, attachment checks);
+  headers, the retry ladder, rate limits, stream or buffered parsing, attachment checks);
 * :func:`part_body`, :func:`render_text_part`, :data:`TEXT_PART_KINDS`,
   :func:`attachment_refs`, :func:`load_attachments`, :func:`check_output_spec`,
   :func:`invalid_request`: what every provider does to a request before sending it;
@@ -46,6 +48,7 @@ from lash_core.providers._classify import (
 )
 from lash_core.providers._contract import Provider, Sleep, StreamCallback, failure_error, provider_error
 from lash_core.providers._parse import StreamParser
+from lash_core.providers._rate_limit import RATE_LIMIT_WAIT, Admission, RateLimiter, RateLimitPolicy
 from lash_core.providers._request import (
     CLEARED,
     TEXT_PART_KINDS,
@@ -69,15 +72,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLEARED",
+    "RATE_LIMIT_WAIT",
     "REDACTED",
     "RETRYABLE_STATUSES",
     "TEXT_PART_KINDS",
+    "Admission",
     "AttachmentLoader",
     "HttpProvider",
     "HttpProviderSettings",
     "HttpReply",
     "Provider",
     "ProviderHttp",
+    "RateLimitPolicy",
+    "RateLimiter",
     "Redactor",
     "ResponseAssembler",
     "RetryPolicy",

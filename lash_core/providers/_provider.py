@@ -10,8 +10,9 @@ The base owns the rest, the same for every vendor:
 * credentials: the key (settings, ``$env:NAME`` or the vendor's variable) and the values
   of credential-like extra headers are redacted from every text that leaves the provider;
   a vendor endpoint that needs a key fails before anything is sent when there is none;
-* one :class:`~lash_core.providers.ProviderHttp` (timeouts, classified failures) and
-  the retry ladder around each call;
+* one :class:`~lash_core.providers.ProviderHttp` (timeouts, classified failures), the
+  retry ladder around each call and one :class:`~lash_core.providers.RateLimiter` (the
+  ``rate_limit`` setting) admitting every attempt of every call of this provider;
 * an attempt: post, then parse the event stream, or the buffered body (a JSON answer, or
   a stream sent to a caller that did not stream), with the same parser either way;
 * attachments and the structured-output spec checked against the model spec and the API
@@ -27,11 +28,13 @@ from typing import Any, ClassVar, Protocol
 import anyio
 import httpx
 
+from lash_core.clock import Clock
 from lash_core.errors import ProviderError
 from lash_core.model import LlmRequest, LlmResponse, ProviderFailureKind
 from lash_core.providers._contract import Sleep, StreamCallback, provider_error
 from lash_core.providers._http import ProviderHttp, Timeouts
 from lash_core.providers._parse import StreamParser
+from lash_core.providers._rate_limit import RateLimiter, RateLimitPolicy
 from lash_core.providers._request import AttachmentLoader, check_output_spec, load_attachments
 from lash_core.providers._retry import RetryPolicy, run_with_retries
 from lash_core.providers._secrets import Redactor, resolve_api_key
@@ -58,6 +61,9 @@ class HttpProviderSettings(Protocol):
     def retry(self) -> RetryPolicy: ...
 
     @property
+    def rate_limit(self) -> RateLimitPolicy: ...
+
+    @property
     def max_output_tokens(self) -> int | None: ...
 
     @property
@@ -73,8 +79,9 @@ class HttpProviderSettings(Protocol):
 class HttpProvider:
     """Base of the HTTP providers (see the module docs). Construct with the vendor's settings
     (default: ``settings_class()``) and, optionally, an ``httpx.AsyncClient`` (used as is,
-    never closed here), an ``attachment_loader``, a ``sleep`` for the retry ladder and an
-    ``environ`` to read the key variable from (``os.environ`` by default)."""
+    never closed here), an ``attachment_loader``, a ``sleep`` and a ``clock`` for the retry
+    ladder and the rate limiter, and an ``environ`` to read the key variable from
+    (``os.environ`` by default). Settings without ``rate_limit`` mean no limits."""
 
     settings_class: ClassVar[type[Any]]
     parser_class: ClassVar[type[StreamParser]]
@@ -97,6 +104,7 @@ class HttpProvider:
         client: httpx.AsyncClient | None = None,
         attachment_loader: AttachmentLoader | None = None,
         sleep: Sleep = anyio.sleep,
+        clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings if settings is not None else self.settings_class()
@@ -117,6 +125,8 @@ class HttpProvider:
             vendor=self.vendor_label(),
             auth_hint=self.key_advice(),
         )
+        policy = getattr(self.settings, "rate_limit", None) or RateLimitPolicy()
+        self.rate_limiter = RateLimiter(policy, clock=clock, sleep=sleep, label=self.http.vendor)
 
     # --- what a vendor provider says ----------------------------------------------------
 
@@ -162,7 +172,8 @@ class HttpProvider:
         await self.http.aclose()
 
     async def complete(self, request: LlmRequest, on_event: StreamCallback | None = None) -> LlmResponse:
-        """Run one model call (streamed when ``on_event`` is given) under the retry ladder."""
+        """Run one model call (streamed when ``on_event`` is given) under the retry ladder,
+        each attempt admitted by the rate limiter."""
         if self._api_key is None and self.settings.key_required:
             raise provider_error(
                 ProviderFailureKind.AUTH,
@@ -177,7 +188,12 @@ class HttpProvider:
             return await self.attempt(body, callback, streaming=streaming)
 
         return await run_with_retries(
-            attempt, policy=self.settings.retry, on_event=on_event, sleep=self._sleep, label=self.http.vendor
+            attempt,
+            policy=self.settings.retry,
+            on_event=on_event,
+            sleep=self._sleep,
+            label=self.http.vendor,
+            limiter=None if self.rate_limiter.policy.unlimited else self.rate_limiter,
         )
 
     def parser(self, on_event: StreamCallback | None) -> StreamParser:

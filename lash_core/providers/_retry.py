@@ -12,7 +12,10 @@ is not retryable, or the ladder gives up:
 * before each wait it reports :class:`~lash_core.model.StreamAttemptReset` (only when
   the failed attempt had already streamed something: consumers drop that attempt's
   text, reasoning, tool-call deltas and usage), then
-  :class:`~lash_core.model.StreamRetry`, then sleeps through the injected ``sleep``.
+  :class:`~lash_core.model.StreamRetry`, then sleeps through the injected ``sleep``;
+* with a :class:`~lash_core.providers.RateLimiter`, every attempt (retries included) is
+  admitted by it first, and the usage the attempt reports (its last ``StreamUsage``, or
+  the usage of the :class:`~lash_core.model.LlmResponse` it returns) is charged to it.
 
 When the ladder gives up, the last failure is raised with "gave up after N attempts"
 added to its message.
@@ -30,13 +33,16 @@ from attrs import frozen
 
 from lash_core.errors import ProviderError
 from lash_core.model import (
+    LlmResponse,
     LlmStreamEvent,
     ProviderFailure,
     ProviderFailureKind,
     StreamAttemptReset,
     StreamRetry,
+    StreamUsage,
 )
 from lash_core.providers._contract import Sleep, StreamCallback
+from lash_core.providers._rate_limit import Admission, RateLimiter
 
 __all__ = ["RetryPolicy", "run_with_retries"]
 
@@ -81,20 +87,24 @@ class RetryPolicy:
 
 
 class _AttemptEvents:
-    """Forwards one attempt's events and remembers whether it emitted any."""
+    """Forwards one attempt's events, remembers whether it emitted any and reports its usage
+    to its admission (when rate-limited)."""
 
     def __init__(self, on_event: StreamCallback | None) -> None:
-        self._on_event = on_event
+        self.on_event = on_event
         self.emitted = False
+        self.admission: Admission | None = None
 
     async def __call__(self, event: LlmStreamEvent) -> None:
         self.emitted = True
-        assert self._on_event is not None
-        await self._on_event(event)
+        if self.admission is not None and isinstance(event, StreamUsage):
+            self.admission.report(event.usage)
+        assert self.on_event is not None
+        await self.on_event(event)
 
     @property
     def callback(self) -> StreamCallback | None:
-        return self if self._on_event is not None else None
+        return self if self.on_event is not None else None
 
 
 def _failure(exc: ProviderError) -> ProviderFailure | None:
@@ -107,6 +117,21 @@ def _reason(failure: ProviderFailure) -> str:
     return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 3] + "..."
 
 
+async def _admitted(
+    attempt: Callable[[StreamCallback | None], Awaitable[T]],
+    events: _AttemptEvents,
+    limiter: RateLimiter,
+    number: int,
+    max_attempts: int,
+) -> T:
+    async with limiter.admit(events.on_event, attempt=number, max_attempts=max_attempts) as admission:
+        events.admission = admission
+        result = await attempt(events.callback)
+        if isinstance(result, LlmResponse):
+            admission.report(result.usage)
+        return result
+
+
 async def run_with_retries(
     attempt: Callable[[StreamCallback | None], Awaitable[T]],
     *,
@@ -114,12 +139,14 @@ async def run_with_retries(
     on_event: StreamCallback | None = None,
     sleep: Sleep = anyio.sleep,
     label: str = "provider",
+    limiter: RateLimiter | None = None,
 ) -> T:
     """Run ``attempt(on_event)`` under the retry ladder (see the module docs).
 
     ``attempt`` receives the callback to stream through (``None`` when the caller does
     not stream) and raises :class:`~lash_core.errors.ProviderError` on failure.
-    ``label`` names the provider in log lines. Cancellation is never retried.
+    ``label`` names the provider in log lines; ``limiter`` admits every attempt.
+    Cancellation is never retried.
     """
     counted = 1
     retries = 0
@@ -127,7 +154,11 @@ async def run_with_retries(
     while True:
         events = _AttemptEvents(on_event)
         try:
-            return await attempt(events.callback)
+            if limiter is None:
+                return await attempt(events.callback)
+            return await _admitted(
+                attempt, events, limiter, counted, policy.max_attempts if policy.enabled else 1
+            )
         except ProviderError as exc:
             failure = _failure(exc)
             if failure is None or not failure.retryable or not policy.enabled:

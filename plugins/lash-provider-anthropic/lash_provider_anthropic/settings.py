@@ -13,7 +13,14 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
-from lash_core.providers import RetryPolicy, Timeouts, one_of, positive_tokens, positive_tokens_or_none
+from lash_core.providers import (
+    RateLimitPolicy,
+    RetryPolicy,
+    Timeouts,
+    one_of,
+    positive_tokens,
+    positive_tokens_or_none,
+)
 
 __all__ = [
     "ANTHROPIC_BASE_URL",
@@ -59,7 +66,8 @@ class AnthropicSettings:
     * ``betas``: values sent in the ``anthropic-beta`` header (e.g.
       ``interleaved-thinking-2025-05-14``);
     * ``headers``: extra HTTP headers (values of credential-like headers are redacted like the key);
-    * ``timeouts`` / ``retry``: the shared provider timeouts and retry ladder;
+    * ``timeouts`` / ``retry`` / ``rate_limit``: the shared provider timeouts, retry ladder and
+      client-side rate limits (concurrency, requests and tokens per window; unlimited by default);
     * ``default_max_tokens``: ``max_tokens`` (required by the API) when the model spec gives no
       output cap; ``max_output_tokens``: a cap applied on top of the model spec's;
     * ``reasoning_dialect``: how a reasoning effort is sent when the model spec names no dialect:
@@ -79,6 +87,7 @@ class AnthropicSettings:
     headers: dict[str, str] = field(factory=dict, repr=False)
     timeouts: Timeouts = field(factory=Timeouts)
     retry: RetryPolicy = field(factory=RetryPolicy)
+    rate_limit: RateLimitPolicy = field(factory=RateLimitPolicy)
     default_max_tokens: int = field(default=DEFAULT_MAX_TOKENS, validator=positive_tokens)
     max_output_tokens: int | None = field(default=None, validator=positive_tokens_or_none)
     reasoning_dialect: str = field(default="budget", validator=one_of(*REASONING_DIALECTS))

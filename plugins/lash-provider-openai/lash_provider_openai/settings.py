@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from attrs import field, frozen
 
-from lash_core.providers import RetryPolicy, Timeouts, one_of, positive_tokens_or_none
+from lash_core.providers import RateLimitPolicy, RetryPolicy, Timeouts, one_of, positive_tokens_or_none
 
 __all__ = ["PRESETS", "ChatSettings", "Endpoint", "OpenAISettings", "ResponsesSettings"]
 
@@ -42,7 +42,8 @@ class OpenAISettings:
     * ``base_url``: any OpenAI-compatible server (``http://localhost:8000/v1`` for vLLM,
       ``http://localhost:11434/v1`` for Ollama, ``http://localhost:8080/v1`` for llama.cpp);
     * ``headers``: extra HTTP headers (e.g. OpenRouter's ``HTTP-Referer`` / ``X-Title``);
-    * ``timeouts`` / ``retry``: the shared provider timeouts and retry ladder;
+    * ``timeouts`` / ``retry`` / ``rate_limit``: the shared provider timeouts, retry ladder and
+      client-side rate limits (concurrency, requests and tokens per window; unlimited by default);
     * ``max_output_tokens``: a cap applied on top of the model spec's output capacity;
     * ``strict_tools``: send every tool in strict mode (schemas projected to the strict subset);
     * ``parallel_tool_calls``: send the flag when set;
@@ -58,6 +59,7 @@ class OpenAISettings:
     headers: dict[str, str] = field(factory=dict, repr=False)
     timeouts: Timeouts = field(factory=Timeouts)
     retry: RetryPolicy = field(factory=RetryPolicy)
+    rate_limit: RateLimitPolicy = field(factory=RateLimitPolicy)
     max_output_tokens: int | None = field(default=None, validator=positive_tokens_or_none)
     strict_tools: bool = False
     parallel_tool_calls: bool | None = None
