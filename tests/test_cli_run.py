@@ -13,7 +13,8 @@ from rich.console import Console
 
 from lash_core.cli import EXIT_HOST, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, main
 from lash_core.cli.render import TurnRenderer
-from lash_core.model import AssistantProseDelta, TurnActivity
+from lash_core.model import AssistantProseDelta, RetryStatus, TurnActivity
+from lash_core.providers import RATE_LIMIT_WAIT
 from lash_core.store.leases import LeaseOwner
 
 ECHO_CONFIG = """\
@@ -178,6 +179,20 @@ def test_renderer_writes_prose_as_it_arrives() -> None:
         renderer.show(TurnActivity("a", "c", AssistantProseDelta(piece)))
         seen.append(buffer.getvalue())
     assert seen == ["one ", "one two"]
+
+
+def test_renderer_tells_a_rate_limit_wait_from_a_retry() -> None:
+    """A wait for the provider's own rate limit is shown as such; a real retry as a retry."""
+    err = io.StringIO()
+    renderer = TurnRenderer(Console(file=io.StringIO()), Console(file=err, no_color=True, width=200))
+    limit = f"{RATE_LIMIT_WAIT}: requests_per_window = 2 reached"
+    renderer.show(TurnActivity("a", "c", RetryStatus(4.0, 1, 4, limit)))
+    renderer.show(TurnActivity("a", "c", RetryStatus(2.0, 2, 4, "http 503")))
+    lines = err.getvalue().splitlines()
+    assert lines == [
+        "waiting 4.0 s for the provider's rate limit: requests_per_window = 2 reached",
+        "retrying in 2.0 s (attempt 2/4): http 503",
+    ]
 
 
 class _Terminal(io.StringIO):

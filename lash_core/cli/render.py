@@ -36,6 +36,7 @@ from lash_core.model import (
     TurnActivity,
     TurnOutcome,
 )
+from lash_core.providers import RATE_LIMIT_WAIT
 
 __all__ = [
     "JsonRenderer",
@@ -142,10 +143,15 @@ class TurnRenderer:
             )
         elif isinstance(event, RetryStatus):
             self._end_prose()
-            self.err.print(
-                f"[yellow]retrying in {event.wait_seconds:.1f} s (attempt {event.attempt}/{event.max_attempts}): "
-                f"{escape(event.reason)}[/]"
-            )
+            if event.reason.startswith(RATE_LIMIT_WAIT):
+                wait = f" {event.wait_seconds:.1f} s" if event.wait_seconds else ""
+                detail = event.reason.removeprefix(RATE_LIMIT_WAIT).lstrip(": ")
+                self.err.print(f"[yellow]waiting{wait} for the provider's rate limit: {escape(detail)}[/]")
+            else:
+                self.err.print(
+                    f"[yellow]retrying in {event.wait_seconds:.1f} s (attempt {event.attempt}/{event.max_attempts}): "
+                    f"{escape(event.reason)}[/]"
+                )
         elif isinstance(event, ModelAttemptReset):
             self._end_prose()
             self.err.print("[yellow](the model call is retried: the partial answer above is discarded)[/]")

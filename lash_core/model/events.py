@@ -201,7 +201,9 @@ class ChildUsage(Record):
 
 @frozen(repr=False)
 class RetryStatus(Record):
-    """The provider is waiting before retrying a failed model call."""
+    """The provider is waiting before an attempt of a model call: a retry of a failed attempt,
+    or, when ``reason`` starts with ``lash_core.providers.RATE_LIMIT_WAIT``, admission by the
+    provider's own rate limit (``wait_seconds`` 0: waiting for a concurrency slot)."""
 
     TAG: ClassVar[str] = "retry_status"
     wait_seconds: float
