@@ -1,6 +1,7 @@
 """Session stores: the contract (commit, lease, pending input, queued work, attachments,
 maintenance), the commit hash and the in-memory store."""
 
+from lash_core.store.checkpoint import CheckpointClaims, CheckpointClaimStore
 from lash_core.store.claims import ClaimInfo, ClaimRef
 from lash_core.store.commit_hash import turn_commit_hash
 from lash_core.store.contract import (
@@ -79,6 +80,8 @@ from lash_core.store.queued_work import (
 )
 
 __all__ = [
+    "CheckpointClaimStore",
+    "CheckpointClaims",
     "DEFAULT_ATTACHMENT_GRACE_MS",
     "DEFAULT_CLAIM_LIMIT",
     "DEFAULT_LEASE_RENEW_INTERVAL_MS",

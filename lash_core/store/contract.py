@@ -7,6 +7,8 @@ union of its facets (each a ``Protocol`` of its own module):
 * :class:`~lash_core.store.leases.SessionLeaseStore`: the session execution lease;
 * :class:`~lash_core.store.inputs.TurnInputStore`: pending turn input;
 * :class:`~lash_core.store.queued_work.QueuedWorkStore`: queued background work;
+* :class:`~lash_core.store.checkpoint.CheckpointClaimStore`: what a running turn claims at a
+  checkpoint (active input and turn work, in one transaction);
 * :class:`~lash_core.store.maintenance.AttachmentStore` and
   :class:`~lash_core.store.maintenance.StoreMaintenance`: attachments, vacuum, GC.
 
@@ -62,6 +64,7 @@ from lash_core.model import (
     TokenUsage,
     TurnOutcome,
 )
+from lash_core.store.checkpoint import CheckpointClaimStore
 from lash_core.store.claims import ClaimRef
 from lash_core.store.inputs import TurnInputStore
 from lash_core.store.leases import LeaseFence, SessionLeaseStore
@@ -241,6 +244,7 @@ class SessionStore(
     SessionLeaseStore,
     TurnInputStore,
     QueuedWorkStore,
+    CheckpointClaimStore,
     AttachmentStore,
     StoreMaintenance,
     Protocol,

@@ -24,6 +24,7 @@ from lash_core.errors import ClaimSuperseded, HeadConflict, TurnCommitConflict
 from lash_core.model import AttachmentRef, initial_frame_id
 from lash_core.store._memory_data import MemoryStoreData, _AttachmentRow, _LeaseRow, _Session
 from lash_core.store._memory_queues import _ACTIVE, _InputsMixin, _owns, _WorkMixin
+from lash_core.store.checkpoint import CheckpointClaims
 from lash_core.store.contract import (
     CommitResult,
     SessionHead,
@@ -31,7 +32,7 @@ from lash_core.store.contract import (
     SessionSummary,
     TurnCommit,
 )
-from lash_core.store.inputs import NextTurn, PendingInputState
+from lash_core.store.inputs import DEFAULT_CLAIM_LIMIT, InputBoundary, NextTurn, PendingInputState
 from lash_core.store.leases import (
     DEFAULT_LEASE_TTL_MS,
     LeaseAcquired,
@@ -44,7 +45,13 @@ from lash_core.store.leases import (
     with_head_revision,
 )
 from lash_core.store.maintenance import DEFAULT_ATTACHMENT_GRACE_MS, GcReport, VacuumReport
-from lash_core.store.queued_work import QueuedWorkBatch, WorkState, work_class
+from lash_core.store.queued_work import (
+    DEFAULT_WORK_BATCH_LIMIT,
+    QueuedWorkBatch,
+    WorkBoundary,
+    WorkState,
+    work_class,
+)
 
 __all__ = ["MemoryStore", "MemoryStoreData"]
 
@@ -292,6 +299,23 @@ class MemoryStore(_InputsMixin, _WorkMixin):
             return False
         row.lease = None
         return True
+
+    async def claim_at_checkpoint(
+        self,
+        fence: LeaseFence,
+        turn_id: str,
+        checkpoint: InputBoundary,
+        *,
+        max_inputs: int = DEFAULT_CLAIM_LIMIT,
+        max_batches: int = DEFAULT_WORK_BATCH_LIMIT,
+    ) -> CheckpointClaims:
+        """Claim the turn's admitted active inputs and the earliest-boundary turn work (both
+        claims run without suspending, so nothing comes between them)."""
+        inputs = await self.claim_active_inputs(fence, turn_id, checkpoint, max_inputs=max_inputs)
+        work = await self.claim_ready_work(
+            fence, WorkBoundary.ACTIVE_TURN_CHECKPOINT, max_batches=max_batches
+        )
+        return CheckpointClaims(inputs, work)
 
     async def load_lease(self, session_id: str) -> SessionLease | None:
         """The live lease, or ``None``."""

@@ -345,8 +345,7 @@ class TurnDriver:
             bool(state.enqueued_for_checkpoint)
             or state.services.caller.has("checkpoint")
             or state.has_active_inputs()
-            or state.claim_active_inputs is not None
-            or state.claim_checkpoint_work is not None
+            or state.claim_at_checkpoint is not None
         )
         if not needs_effect and state.services.controller.durability is DurabilityTier.INLINE:
             return CheckpointDelivery()
@@ -392,9 +391,10 @@ class TurnDriver:
         accepted = 0
         submitted = state.take_active_inputs()
         claim: ClaimRef | None = None
-        if state.claim_active_inputs is not None:
-            stored, claim = await state.claim_active_inputs(kind.value)
-            submitted = [*stored, *submitted]
+        claims = await state.claim_at_checkpoint(kind.value) if state.claim_at_checkpoint else None
+        if claims is not None and claims.inputs is not None:
+            claim = claims.inputs.ref
+            submitted = [*(pending.input for pending in claims.inputs.inputs), *submitted]
         for turn_input in submitted:
             # Validated when submitted (Turn.submit), so only storing attachments can fail here.
             message = await normalize_input(
@@ -407,16 +407,14 @@ class TurnDriver:
             accepted += 1
         work_claim: ClaimRef | None = None
         work_messages = 0
-        if state.claim_checkpoint_work is not None:
-            work = await state.claim_checkpoint_work(kind.value)
-            if work is not None:
-                work_claim = work.ref
-                for batch in work.batches:
-                    for item in batch.items:
-                        payload = item.payload
-                        if isinstance(payload, AgentFrameTask | ProcessWake):
-                            committed.append(work_message(payload, state.new_message_id()))
-                            work_messages += 1
+        if claims is not None and claims.work is not None:
+            work_claim = claims.work.ref
+            for batch in claims.work.batches:
+                for item in batch.items:
+                    payload = item.payload
+                    if isinstance(payload, AgentFrameTask | ProcessWake):
+                        committed.append(work_message(payload, state.new_message_id()))
+                        work_messages += 1
         committed.extend(state.enqueued_for_checkpoint)
         state.enqueued_for_checkpoint = []
         transient: list[Message] = []

@@ -47,6 +47,7 @@ from lash_core.model import (
     TurnIssue,
     TurnOutcome,
 )
+from lash_core.store.checkpoint import CheckpointClaims
 from lash_core.store.claims import ClaimRef
 from lash_core.store.inputs import InputBoundary, InputClaim
 from lash_core.store.queued_work import WorkBoundary, WorkClaim
@@ -218,8 +219,7 @@ class TurnRunner:
             # Active input names the physical turn that ran when it was submitted; what a frame
             # did not claim is deferred when the logical turn ends (the store defers every
             # unclaimed active input of the session then).
-            claim_active_inputs=self._active_input_claimer(turn_id) if self.guard else None,
-            claim_checkpoint_work=self._checkpoint_work_claimer(turn_id) if self.guard else None,
+            claim_at_checkpoint=self._checkpoint_claimer(turn_id) if self.guard else None,
             input_claims=self._pending_claims,
             work_claims=self._pending_work_claims,
         )
@@ -331,36 +331,20 @@ class TurnRunner:
                 trace_claimed(self.core.tracer, self.session.id, turn_id, claim, handoff=True)
             self._pending_work_claims.append(claim.ref)
 
-    def _checkpoint_work_claimer(self, turn_id: str) -> Callable[[str], Awaitable[WorkClaim | None]]:
-        """Claims the queued turn work a checkpoint of ``turn_id`` may take (earliest-safe-boundary
-        delivery, at the head of the queue)."""
+    def _checkpoint_claimer(self, turn_id: str) -> Callable[[str], Awaitable[CheckpointClaims]]:
+        """Claims, at a checkpoint of ``turn_id``, its active input and the queued turn work for
+        the earliest safe boundary (one store call), tracing what it claimed."""
         guard = self.guard
         assert guard is not None
         store, tracer = self.core.store, self.core.tracer
 
-        async def claim(boundary: str) -> WorkClaim | None:
-            found = await store.claim_ready_work(guard.fence, WorkBoundary.ACTIVE_TURN_CHECKPOINT)
-            if found is not None and tracer.enabled:
-                trace_claimed(tracer, found.session_id, turn_id, found, checkpoint=boundary)
-            return found
-
-        return claim
-
-    def _active_input_claimer(
-        self, turn_id: str
-    ) -> Callable[[str], Awaitable[tuple[list[TurnInput], ClaimRef | None]]]:
-        guard = self.guard
-        assert guard is not None
-        store = self.core.store
-        tracer = self.core.tracer
-
-        async def claim(boundary: str) -> tuple[list[TurnInput], ClaimRef | None]:
-            found = await store.claim_active_inputs(guard.fence, turn_id, InputBoundary(boundary))
-            if found is None:
-                return [], None
+        async def claim(boundary: str) -> CheckpointClaims:
+            found = await store.claim_at_checkpoint(guard.fence, turn_id, InputBoundary(boundary))
             if tracer.enabled:
-                trace_claimed(tracer, found.session_id, turn_id, found, checkpoint=boundary)
-            return [i.input for i in found.inputs], found.ref
+                for part in (found.inputs, found.work):
+                    if part is not None:
+                        trace_claimed(tracer, part.session_id, turn_id, part, checkpoint=boundary)
+            return found
 
         return claim
 

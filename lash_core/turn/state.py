@@ -30,8 +30,8 @@ from lash_core.model import (
 )
 from lash_core.plugins.caller import HookCaller
 from lash_core.providers import Provider
+from lash_core.store.checkpoint import CheckpointClaims
 from lash_core.store.claims import ClaimRef
-from lash_core.store.queued_work import WorkClaim
 from lash_core.tracing import Tracer
 
 if TYPE_CHECKING:
@@ -97,10 +97,10 @@ class TurnState:
     take_active_inputs: Callable[[], list[TurnInput]] = field(default=lambda: [])
     has_active_inputs: Callable[[], bool] = field(default=lambda: False)
     max_attachment_bytes: int = 20 * 1024 * 1024
-    claim_active_inputs: Callable[[str], Awaitable[tuple[list[TurnInput], ClaimRef | None]]] | None = None
+    # With a durable store: claims, at a checkpoint (named by its kind), the turn's active
+    # input and the queued turn work for the earliest safe boundary, in one store call.
+    claim_at_checkpoint: Callable[[str], Awaitable[CheckpointClaims]] | None = None
     input_claims: list[ClaimRef] = field(factory=list)
-    # With a durable store: claims queued turn work a running turn may take at a checkpoint.
-    claim_checkpoint_work: Callable[[str], Awaitable[WorkClaim | None]] | None = None
     work_claims: list[ClaimRef] = field(factory=list)
     attachment_cache: dict[str, bytes] = field(factory=dict)
     history_attachment_ids: tuple[str, ...] = ()

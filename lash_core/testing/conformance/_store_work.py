@@ -6,7 +6,10 @@ import pytest
 
 from lash_core.errors import ClaimSuperseded, LeaseLost
 from lash_core.store import (
+    CheckpointClaims,
     DeliveryPolicy,
+    InputBoundary,
+    PendingInputState,
     QueuedWorkDraft,
     RefreshToolCatalog,
     ResetSession,
@@ -18,6 +21,8 @@ from lash_core.store import (
 from lash_core.testing.conformance._store_support import (
     StoreFactory,
     acquire,
+    active,
+    add_input,
     add_work,
     make_commit,
     new_session_id,
@@ -249,3 +254,35 @@ class WorkCases:
                 )
             assert await store.load_head(sid) is None
             assert [b.batch_id for b in await store.list_work(sid)] == [work.batch_id]
+
+    async def test_a_checkpoint_claims_active_input_and_earliest_boundary_work_together(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """claim_at_checkpoint takes the turn's admitted active input and the ready earliest-boundary work at once."""
+        sid = new_session_id()
+        async with store_factory.opened() as store:
+            lease = await acquire(store, sid)
+            assert (
+                await store.claim_at_checkpoint(lease.fence, "t1", InputBoundary.AFTER_WORK)
+                == CheckpointClaims()
+            )
+            row = await add_input(store, sid, "now", active("t1"))
+            await add_input(store, sid, "other turn", active("t2"))
+            soon = await add_work(store, sid, task("soon"))
+            await add_work(store, sid, task("later"), delivery=DeliveryPolicy.AFTER_CURRENT_TURN_COMMIT)
+            claims = await store.claim_at_checkpoint(lease.fence, "t1", InputBoundary.AFTER_WORK)
+            assert claims.inputs is not None and [i.input_id for i in claims.inputs.inputs] == [row.input_id]
+            assert claims.inputs.inputs[0].state is PendingInputState.ACCEPTED
+            assert _ids(claims.work) == [soon.batch_id]
+            again = await store.claim_at_checkpoint(lease.fence, "t1", InputBoundary.BEFORE_COMPLETION)
+            assert again == CheckpointClaims()  # after-commit work is not for a checkpoint
+
+    async def test_a_checkpoint_claim_needs_the_live_lease(self, store_factory: StoreFactory) -> None:
+        """claim_at_checkpoint with a released lease raises LeaseLost."""
+        sid = new_session_id()
+        async with store_factory.opened() as store:
+            lease = await acquire(store, sid)
+            await add_work(store, sid, task("soon"))
+            assert await store.release_lease(lease.fence)
+            with pytest.raises(LeaseLost):
+                await store.claim_at_checkpoint(lease.fence, "t1", InputBoundary.AFTER_WORK)

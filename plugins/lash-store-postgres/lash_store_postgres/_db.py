@@ -110,6 +110,9 @@ class Tx:
         #: retried by turn id and hash): it is run again when the connection breaks after its
         #: ``COMMIT`` was sent, whose outcome is then unknown.
         self.idempotent = False
+        #: Set while a call composes other calls' steps (each of which ends with a ``last``
+        #: statement): their ``last`` marks are ignored, and the ``COMMIT`` is sent on its own.
+        self.composing = False
         self._pipeline: AbstractContextManager[psycopg.Pipeline] | None = None
 
     def sql(self, query: str) -> str:
@@ -138,7 +141,7 @@ class Tx:
             pipeline.__exit__(None, None, None)
 
     def _wait(self, cur: psycopg.Cursor[DictRow], last: bool) -> psycopg.Cursor[DictRow]:
-        if last:
+        if last and not self.composing:
             self.end()
         self.sync()
         return cur

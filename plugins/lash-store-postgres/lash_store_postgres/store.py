@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from lash_core.effects import DurabilityTier
 from lash_core.model import AttachmentRef
+from lash_core.store.checkpoint import CheckpointClaims
 from lash_core.store.claims import ClaimRef
 from lash_core.store.contract import CommitResult, SessionHead, SessionRecord, SessionSummary, TurnCommit
 from lash_core.store.inputs import (
@@ -35,7 +36,7 @@ from lash_core.store.queued_work import (
     work_class,
 )
 from lash_store_postgres import _commit, _inputs, _leases, _sessions, _work
-from lash_store_postgres._db import Database
+from lash_store_postgres._db import Database, Tx
 from lash_store_postgres.settings import PostgresSettings, resolve_dsn
 
 __all__ = ["PostgresStore"]
@@ -198,6 +199,29 @@ class PostgresStore:
         """Claim the head batch if it is a session command."""
         return await self._db.run("claiming a session command", _work.claim_leading_command, fence)
 
+    async def claim_at_checkpoint(
+        self,
+        fence: LeaseFence,
+        turn_id: str,
+        checkpoint: InputBoundary,
+        *,
+        max_inputs: int = DEFAULT_CLAIM_LIMIT,
+        max_batches: int = DEFAULT_WORK_BATCH_LIMIT,
+    ) -> CheckpointClaims:
+        """Claim the turn's admitted active inputs and the earliest-boundary turn work at the
+        head of the queue in one transaction."""
+        _inputs.check_limit("max_inputs", max_inputs)
+        _inputs.check_limit("max_batches", max_batches)
+        return await self._db.run(
+            "claiming at a checkpoint",
+            _claim_at_checkpoint,
+            fence,
+            turn_id,
+            checkpoint,
+            max_inputs,
+            max_batches,
+        )
+
     async def claim_ready_work(
         self,
         fence: LeaseFence,
@@ -248,3 +272,14 @@ class PostgresStore:
     async def list_sessions_with_pending_work(self) -> Sequence[str]:
         """Sessions with a deferred input or ready work not under a live claim."""
         return await self._db.run("scanning for pending work", _sessions.sessions_with_pending_work)
+
+
+def _claim_at_checkpoint(
+    tx: Tx, fence: LeaseFence, turn_id: str, checkpoint: InputBoundary, max_inputs: int, max_batches: int
+) -> CheckpointClaims:
+    """Both claims of a checkpoint in the transaction ``tx`` (each of them would end the
+    transaction with its last statement when run alone; composed, the commit follows both)."""
+    tx.composing = True
+    inputs = _inputs.claim_active(tx, fence, turn_id, checkpoint, max_inputs)
+    work = _work.claim_ready(tx, fence, WorkBoundary.ACTIVE_TURN_CHECKPOINT, max_batches)
+    return CheckpointClaims(inputs, work)

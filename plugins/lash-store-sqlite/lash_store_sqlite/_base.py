@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from lash_core.clock import Clock, SystemClock
 from lash_core.errors import LeaseLost, StoreClosed
@@ -26,6 +27,8 @@ from lash_core.store.queued_work import (
     WorkState,
 )
 from lash_store_sqlite.database import SqliteDatabase
+
+T = TypeVar("T")
 
 __all__: list[str] = []
 
@@ -200,3 +203,13 @@ class SqliteBase:
         if not self._open:
             raise StoreClosed("sqlite")
         return self._db
+
+    async def _run_claim(
+        self, probe: Callable[[sqlite3.Connection], bool], claim: Callable[[sqlite3.Connection], T]
+    ) -> T | None:
+        """Run ``claim`` in a write transaction, unless ``probe`` (a cheap read) finds nothing
+        claimable: then no write transaction is opened and the answer is ``None``."""
+        db = self._check_open()
+        if not await db.peek(probe):
+            return None
+        return await db.write(claim)

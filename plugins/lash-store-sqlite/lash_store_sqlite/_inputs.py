@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from lash_core.errors import SourceKeyConflict
 from lash_core.store.claims import ClaimRef
@@ -192,7 +192,9 @@ class InputsFacet(SqliteBase):
         """Claim deferred next-turn inputs, oldest first."""
         check_limit("max_inputs", max_inputs)
         where = "state = ?"
-        return await self._claim_inputs(fence, where, (_DEFERRED,), max_inputs, None, regroup=True)
+        return await self._run_claim(
+            *self._input_claim(fence, where, (_DEFERRED,), max_inputs, None, regroup=True)
+        )
 
     async def claim_active_inputs(
         self,
@@ -203,15 +205,21 @@ class InputsFacet(SqliteBase):
         max_inputs: int = DEFAULT_CLAIM_LIMIT,
     ) -> InputClaim | None:
         """Claim the turn's active inputs the checkpoint admits; they become ``accepted``."""
+        return await self._run_claim(*self._active_input_claim(fence, turn_id, checkpoint, max_inputs))
+
+    def _active_input_claim(
+        self, fence: LeaseFence, turn_id: str, checkpoint: InputBoundary, max_inputs: int
+    ) -> tuple[Callable[[sqlite3.Connection], bool], Callable[[sqlite3.Connection], InputClaim | None]]:
+        """The probe and the claim of the turn's active inputs the checkpoint admits."""
         check_limit("max_inputs", max_inputs)
         where = "state IN (?, ?) AND active_turn_id = ?"
         params: tuple[object, ...] = (_PENDING_ACTIVE, _ACCEPTED, turn_id)
         if checkpoint is not InputBoundary.BEFORE_COMPLETION:
             where += " AND min_boundary = ?"
             params += (InputBoundary.AFTER_WORK.value,)
-        return await self._claim_inputs(fence, where, params, max_inputs, PendingInputState.ACCEPTED)
+        return self._input_claim(fence, where, params, max_inputs, PendingInputState.ACCEPTED)
 
-    async def _claim_inputs(
+    def _input_claim(
         self,
         fence: LeaseFence,
         where: str,
@@ -220,11 +228,10 @@ class InputsFacet(SqliteBase):
         state: PendingInputState | None,
         *,
         regroup: bool = False,
-    ) -> InputClaim | None:
-        """Claim the rows ``where`` selects (oldest first, at most ``limit``), setting
-        ``state`` when given; with ``regroup``, a head row still marked with a dead claim is
-        claimed again only with the other rows of that claim."""
-        db = self._check_open()
+    ) -> tuple[Callable[[sqlite3.Connection], bool], Callable[[sqlite3.Connection], InputClaim | None]]:
+        """A probe (is anything claimable?) and the claim of the rows ``where`` selects (oldest
+        first, at most ``limit``), setting ``state`` when given; with ``regroup``, a head row
+        still marked with a dead claim is claimed again only with the other rows of that claim."""
         query = (
             f"SELECT * FROM inputs WHERE session_id = ? AND {where} "
             "AND (claim_id IS NULL OR claim_generation != ?) ORDER BY enqueue_seq LIMIT ?"
@@ -233,9 +240,6 @@ class InputsFacet(SqliteBase):
         def probe(conn: sqlite3.Connection) -> bool:
             generation = check_fence(conn, fence, self._now()).fencing_token
             return conn.execute(query, (fence.session_id, *params, generation, 1)).fetchone() is not None
-
-        if not await db.peek(probe):  # cheap: no write transaction when nothing is claimable
-            return None
 
         def run(conn: sqlite3.Connection) -> InputClaim | None:
             now = self._now()
@@ -270,7 +274,7 @@ class InputsFacet(SqliteBase):
             )
             return InputClaim(fence.session_id, claim_id, token, generation, claimed)
 
-        return await db.write(run)
+        return probe, run
 
     async def abandon_input_claim(self, ref: ClaimRef) -> int:
         """Release the rows that still carry the claim (``accepted`` returns to ``pending_active``)."""

@@ -134,7 +134,7 @@ class WorkFacet(SqliteBase):
             ready = _ready(conn, fence.session_id, generation, now, 1)
             return ready if ready and ready[0].work_class is WorkClass.SESSION_COMMAND else []
 
-        return await self._claim_work(fence, select)
+        return await self._run_claim(*self._work_claim(fence, select))
 
     async def claim_ready_work(
         self,
@@ -144,6 +144,12 @@ class WorkFacet(SqliteBase):
         max_batches: int = DEFAULT_WORK_BATCH_LIMIT,
     ) -> WorkClaim | None:
         """Claim turn work at the head of the queue (join/exclusive grouping)."""
+        return await self._run_claim(*self._ready_work_claim(fence, boundary, max_batches))
+
+    def _ready_work_claim(
+        self, fence: LeaseFence, boundary: WorkBoundary, max_batches: int
+    ) -> tuple[Callable[[sqlite3.Connection], bool], Callable[[sqlite3.Connection], WorkClaim | None]]:
+        """The probe and the claim of the turn work at the head of the queue."""
         check_limit("max_batches", max_batches)
 
         def select(conn: sqlite3.Connection, generation: int, now: int) -> list[QueuedWorkBatch]:
@@ -166,7 +172,7 @@ class WorkFacet(SqliteBase):
                     taken.append(batch)
             return taken
 
-        return await self._claim_work(fence, select)
+        return self._work_claim(fence, select)
 
     async def claim_work_batches(self, fence: LeaseFence, batch_ids: Sequence[str]) -> WorkClaim | None:
         """Claim exactly the named batches that are pending, ready and claimable."""
@@ -180,18 +186,17 @@ class WorkFacet(SqliteBase):
             rows = conn.execute(query, (fence.session_id, _PENDING, now, generation, *sorted(wanted)))
             return [batch_from_row(row) for row in rows.fetchall()]
 
-        return await self._claim_work(fence, select)
+        return await self._run_claim(*self._work_claim(fence, select))
 
-    async def _claim_work(self, fence: LeaseFence, select: _Selector) -> WorkClaim | None:
-        db = self._check_open()
+    def _work_claim(
+        self, fence: LeaseFence, select: _Selector
+    ) -> tuple[Callable[[sqlite3.Connection], bool], Callable[[sqlite3.Connection], WorkClaim | None]]:
+        """A probe (does ``select`` find anything?) and the claim of what ``select`` finds."""
 
         def probe(conn: sqlite3.Connection) -> bool:
             now = self._now()
             generation = check_fence(conn, fence, now).fencing_token
             return bool(select(conn, generation, now))
-
-        if not await db.peek(probe):  # cheap: no write transaction when nothing is claimable
-            return None
 
         def run(conn: sqlite3.Connection) -> WorkClaim | None:
             now = self._now()
@@ -215,7 +220,7 @@ class WorkFacet(SqliteBase):
                 claimed.append(batch_from_row(row))
             return WorkClaim(fence.session_id, claim_id, token, generation, tuple(claimed))
 
-        return await db.write(run)
+        return probe, run
 
     async def abandon_work_claim(self, ref: ClaimRef) -> int:
         """Release the batches that still carry the claim."""

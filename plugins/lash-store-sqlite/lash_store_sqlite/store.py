@@ -20,6 +20,7 @@ from lash_core.clock import Clock
 from lash_core.effects import DurabilityTier
 from lash_core.errors import ClaimSuperseded, HeadConflict, TurnCommitConflict
 from lash_core.model import Message, initial_frame_id
+from lash_core.store.checkpoint import CheckpointClaims
 from lash_core.store.contract import (
     CommitResult,
     HistoryNode,
@@ -28,8 +29,15 @@ from lash_core.store.contract import (
     SessionSummary,
     TurnCommit,
 )
-from lash_core.store.inputs import NextTurn, PendingInputState
-from lash_core.store.queued_work import QueuedWorkBatch, WorkState, work_class
+from lash_core.store.inputs import DEFAULT_CLAIM_LIMIT, InputBoundary, NextTurn, PendingInputState
+from lash_core.store.leases import LeaseFence
+from lash_core.store.queued_work import (
+    DEFAULT_WORK_BATCH_LIMIT,
+    QueuedWorkBatch,
+    WorkBoundary,
+    WorkState,
+    work_class,
+)
 from lash_store_sqlite._base import check_fence, dumps, live_generation, loads, owns, release
 from lash_store_sqlite._inputs import InputsFacet
 from lash_store_sqlite._leases import LeasesFacet
@@ -104,6 +112,30 @@ class SqliteStore(InputsFacet, WorkFacet, LeasesFacet, MaintenanceFacet):
             return SessionRecord(head, nodes)
 
         return await self._check_open().read(run)
+
+    async def claim_at_checkpoint(
+        self,
+        fence: LeaseFence,
+        turn_id: str,
+        checkpoint: InputBoundary,
+        *,
+        max_inputs: int = DEFAULT_CLAIM_LIMIT,
+        max_batches: int = DEFAULT_WORK_BATCH_LIMIT,
+    ) -> CheckpointClaims:
+        """Claim the turn's admitted active inputs and the earliest-boundary turn work at the
+        head of the queue in one write transaction, after one read finding either."""
+        input_probe, claim_inputs = self._active_input_claim(fence, turn_id, checkpoint, max_inputs)
+        work_probe, claim_work = self._ready_work_claim(
+            fence, WorkBoundary.ACTIVE_TURN_CHECKPOINT, max_batches
+        )
+
+        def probe(conn: sqlite3.Connection) -> bool:
+            return input_probe(conn) or work_probe(conn)
+
+        def claim(conn: sqlite3.Connection) -> CheckpointClaims:
+            return CheckpointClaims(claim_inputs(conn), claim_work(conn))
+
+        return await self._run_claim(probe, claim) or CheckpointClaims()
 
     async def load_head(self, session_id: str) -> SessionHead | None:
         """The session's head, or ``None``."""
