@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import lash_tools.plugin as lash_tools_plugin
 import pytest
 from click.testing import CliRunner
 from rich.console import Console
@@ -242,13 +243,12 @@ async def test_chat_edits_a_file_in_the_workspace_through_the_tools_plugin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A scripted model edits a file in a temporary workspace with the tools plugin."""
-    tools_plugin = pytest.importorskip("lash_tools.plugin")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LASH_WORKSPACE", str(tmp_path))
     (tmp_path / "notes.txt").write_text("hello world\n", encoding="utf-8")
     edit = call("edit_file", {"path": "notes.txt", "old_text": "hello", "new_text": "goodbye"})
     provider = ScriptedProvider([reply_tool_calls(edit), reply_text("I changed it.")])
-    runtime = scripted_runtime(provider, plugins=[tools_plugin], config={"workspace": str(tmp_path)})
+    runtime = scripted_runtime(provider, plugins=[lash_tools_plugin], config={"workspace": str(tmp_path)})
     reader = ScriptedReader("change hello to goodbye in notes.txt", "/exit", concurrent=False)
     loop, out, err = await _chat(runtime, reader)
     assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "goodbye world\n"

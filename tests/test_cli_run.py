@@ -110,7 +110,6 @@ def test_explicit_config_option(workdir: Path, tmp_path_factory: pytest.TempPath
 
 def test_tool_calls_show_name_arguments_result_and_duration(workdir: Path) -> None:
     """A tool call is shown with its arguments, a result summary and its duration."""
-    pytest.importorskip("lash_tools")
     (workdir / "notes.txt").write_text("a\nb\n", encoding="utf-8")
     result = lash(workdir, "run", '/call read_file {"path": "notes.txt"}')
     assert result.exit_code == EXIT_OK, result.output

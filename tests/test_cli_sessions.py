@@ -162,7 +162,6 @@ def test_trace_show_renders_a_real_trace(stored: Path) -> None:
 
 def test_trace_show_lists_tool_calls(workdir: Path) -> None:
     """Tool calls appear in the timeline with their duration and outcome."""
-    pytest.importorskip("lash_tools")
     (workdir / "a.txt").write_text("x\n", encoding="utf-8")
     assert lash(workdir, "run", "--session", "t", '/call read_file {"path": "a.txt"}').exit_code == 0
     out = lash(workdir, "trace", "show", "t").stdout

@@ -20,11 +20,17 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def model_path() -> Path:
-    """The SmolLM2 GGUF; the real-model tests are skipped (with the fix) when it or llama_cpp is
-    missing, and fail in CI."""
+def llama_cpp_installed() -> None:
+    """llama-cpp-python is importable; the tests that need it are skipped (with the fix) when it
+    is missing, and fail in CI."""
     if importlib.util.find_spec("llama_cpp") is None:
         service_missing("llama-cpp-python is not installed: run scripts/setup")
+
+
+@pytest.fixture(scope="session")
+def model_path(llama_cpp_installed: None) -> Path:
+    """The SmolLM2 GGUF; the real-model tests are skipped (with the fix) when it or llama_cpp is
+    missing, and fail in CI."""
     path = default_model_path()
     if path is None:
         service_missing("the SmolLM2 model is not installed: run scripts/setup")

@@ -18,6 +18,8 @@ import anyio
 import pytest
 from lash_provider_llamacpp import LlamaCppProvider, LlamaCppSettings, to_chat_messages
 from lash_provider_llamacpp.grammar import ANY_OBJECT, DECISION, NO_CALL
+from lash_tools import ToolsSettings
+from lash_tools.provider import build_manifests
 
 from lash_core import Runtime
 from lash_core.model import (
@@ -216,10 +218,9 @@ async def test_cancelling_during_a_tool_call_stops_at_the_next_token(provider: L
 @pytest.mark.anyio
 async def test_llama_cpp_accepts_every_grammar_and_refuses_a_broken_one(provider: LlamaCppProvider) -> None:
     """The decision, no-call and any-object grammars and the argument grammars of lash-tools all parse."""
-    lash_tools = pytest.importorskip("lash_tools.provider")
-    settings = pytest.importorskip("lash_tools").ToolsSettings(shell=True)
+    settings = ToolsSettings(shell=True)
     model = await provider.load()
-    specs = [ToolSpec(m.name, m.description, m.input_schema) for m in lash_tools.build_manifests(settings)]
+    specs = [ToolSpec(m.name, m.description, m.input_schema) for m in build_manifests(settings)]
     grammars = [model.arguments_grammar(spec) for spec in specs]
     assert all(grammar != ANY_OBJECT for grammar in grammars)  # every schema has its own grammar
     for grammar in (DECISION, NO_CALL, ANY_OBJECT, *grammars):
@@ -248,7 +249,6 @@ def tools_runtime_config(model_path: Path, workspace: Path) -> dict[str, Any]:
 @pytest.mark.anyio
 async def test_a_first_call_turn_writes_the_file_through_lash_tools(model_path: Path, tmp_path: Path) -> None:
     """tools = first_call: the turn calls write_file, the runtime writes the file, then the model answers in text."""
-    pytest.importorskip("lash_tools")
     with anyio.fail_after(GUARD_SECONDS):
         async with Runtime(tools_runtime_config(model_path, tmp_path)) as runtime:
             session = await runtime.session("llama-tools")

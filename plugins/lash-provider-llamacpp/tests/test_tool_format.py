@@ -3,8 +3,6 @@ required, and the argument grammars (no model needed)."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 from lash_provider_llamacpp import (
     LlamaCppProvider,
@@ -171,10 +169,7 @@ def test_a_request_without_tools_gets_no_offer() -> None:
     assert provider.tool_offer(request(user("m1", "hi"), tools=())) is None
 
 
-needs_llama_cpp = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None,
-    reason="llama-cpp-python is not installed: run scripts/setup",
-)
+needs_llama_cpp = pytest.mark.usefixtures("llama_cpp_installed")
 
 
 @needs_llama_cpp
