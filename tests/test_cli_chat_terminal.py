@@ -241,8 +241,7 @@ class Chat:
 
 def _lash_executable() -> str:
     path = Path(sys.executable).with_name("lash")
-    if not path.exists():
-        pytest.skip("the `lash` executable is not installed next to this Python")
+    assert path.exists(), "the `lash` executable is not installed next to this Python: run scripts/setup"
     return str(path)
 
 
