@@ -24,7 +24,10 @@ import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from attrs import frozen
+
 from lash_core.errors import DurableStoreRequired, SessionBusy
+from lash_core.hooks.context import SessionHookContext
 from lash_core.model import (
     AssembledTurn,
     FinalValue,
@@ -35,7 +38,8 @@ from lash_core.model import (
     open_frame,
 )
 from lash_core.store.commit_hash import turn_commit_hash
-from lash_core.store.contract import TurnCommit
+from lash_core.store.contract import SessionStore, TurnCommit
+from lash_core.store.inputs import InputClaim
 from lash_core.store.queued_work import (
     AgentFrameTask,
     ProcessWake,
@@ -47,7 +51,6 @@ from lash_core.turn.claims import trace_claimed, work_message
 from lash_core.turn.runner import TurnRunner
 
 if TYPE_CHECKING:
-    from lash_core.hooks.context import SessionHookContext
     from lash_core.leasing import LeaseGuard
     from lash_core.session import EventSink, Session, Turn
 
@@ -94,6 +97,31 @@ def materialize_work(claim: WorkClaim, turn_id: str) -> tuple[TurnInput, tuple[M
     return TurnInput(items=tuple(items), protocol_turn_options=options), tuple(causes)
 
 
+@frozen
+class _ClaimedTurn:
+    """A turn to run for a claim: its input, id and event messages, and what it claimed."""
+
+    input: TurnInput
+    turn_id: str
+    claim: InputClaim | WorkClaim
+    causes: tuple[Message, ...] = ()
+
+
+async def _claim_next_turn(store: SessionStore, guard: LeaseGuard) -> _ClaimedTurn | None:
+    """Claim what the next drained turn runs: pending input first, else ready turn work."""
+    inputs = await store.claim_next_turn_inputs(guard.fence, max_inputs=MAX_CLAIMED_INPUTS)
+    if inputs is not None:
+        merged = merge_inputs([pending.input for pending in inputs.inputs])
+        turn_id = merged.trace_turn_id or claimed_turn_id([i.input_id for i in inputs.inputs])
+        return _ClaimedTurn(merged, turn_id, inputs)
+    work = await store.claim_ready_work(guard.fence, WorkBoundary.IDLE, max_batches=MAX_CLAIMED_INPUTS)
+    if work is None:
+        return None
+    turn_id = claimed_turn_id([b.batch_id for b in work.batches], prefix="work")
+    turn_input, causes = materialize_work(work, turn_id)
+    return _ClaimedTurn(turn_input, turn_id, work, causes)
+
+
 async def drain_session(
     session: Session, *, max_turns: int | None = None, sink: EventSink | None = None
 ) -> list[AssembledTurn]:
@@ -118,32 +146,13 @@ async def drain_session(
             if command is not None:
                 await _apply_commands(session, guard, command)
                 continue
-            claim = await store.claim_next_turn_inputs(guard.fence, max_inputs=MAX_CLAIMED_INPUTS)
-            if claim is not None:
-                merged = merge_inputs([pending.input for pending in claim.inputs])
-                turn_id = merged.trace_turn_id or claimed_turn_id([i.input_id for i in claim.inputs])
-                if tracer.enabled:
-                    trace_claimed(tracer, session.id, turn_id, claim)
-                last = max_turns is not None and len(results) + 1 >= max_turns
-                results.append(
-                    await _run(session, guard, holder, merged, turn_id, sink, last, input_claim=claim)
-                )
-                continue
-            work = await store.claim_ready_work(
-                guard.fence, WorkBoundary.IDLE, max_batches=MAX_CLAIMED_INPUTS
-            )
-            if work is None:
+            claimed = await _claim_next_turn(store, guard)
+            if claimed is None:
                 break
-            turn_id = claimed_turn_id([b.batch_id for b in work.batches], prefix="work")
             if tracer.enabled:
-                trace_claimed(tracer, session.id, turn_id, work)
-            turn_input, causes = materialize_work(work, turn_id)
+                trace_claimed(tracer, session.id, claimed.turn_id, claimed.claim)
             last = max_turns is not None and len(results) + 1 >= max_turns
-            results.append(
-                await _run(
-                    session, guard, holder, turn_input, turn_id, sink, last, work_claim=work, causes=causes
-                )
-            )
+            results.append(await _run(session, guard, holder, claimed, sink, last))
     finally:
         await guard.release()
     return results
@@ -153,22 +162,29 @@ async def _run(
     session: Session,
     guard: LeaseGuard,
     holder: list[Turn],
-    turn_input: TurnInput,
-    turn_id: str,
+    claimed: _ClaimedTurn,
     sink: EventSink | None,
     last: bool,
-    **claims: object,
 ) -> AssembledTurn:
     """Run one claimed turn on ``session`` under ``guard``; the lease stays held after it
     unless this is the ``last`` turn of the drain (then its commit releases it)."""
-    from lash_core.session import Turn
+    from lash_core.session import Turn  # the session module imports this one
 
-    turn = Turn(session, turn_input, turn_id, (sink,) if sink else ())
+    turn = Turn(session, claimed.input, claimed.turn_id, (sink,) if sink else ())
     holder[:] = [turn]
     turn.mark_started()
     session.begin(turn)
+    claim = claimed.claim
     try:
-        runner = TurnRunner(session, turn, guard=guard, release_on_commit=last, **claims)  # type: ignore[arg-type]
+        runner = TurnRunner(
+            session,
+            turn,
+            guard=guard,
+            input_claim=claim if isinstance(claim, InputClaim) else None,
+            work_claim=claim if isinstance(claim, WorkClaim) else None,
+            causes=claimed.causes,
+            release_on_commit=last,
+        )
         return await runner.run()
     finally:
         session.end(turn)
@@ -187,7 +203,7 @@ async def _apply_commands(session: Session, guard: LeaseGuard, claim: WorkClaim)
         trace_claimed(core.tracer, session.id, turn_id, claim)
     commands = [item.payload for batch in claim.batches for item in batch.items]
     if core.caller.has("session_command"):
-        ctx = _hook_context(session)
+        ctx = SessionHookContext(session.id, session.history, session.policy)
         for command in commands:
             await core.caller.observe("session_command", ctx=ctx, command=command)
     frames, frame_id = session.frames, session.current_frame_id
@@ -234,9 +250,3 @@ async def _apply_commands(session: Session, guard: LeaseGuard, claim: WorkClaim)
             batch_ids=[b.batch_id for b in claim.batches],
             commands=[command.TAG for command in commands],
         )
-
-
-def _hook_context(session: Session) -> SessionHookContext:
-    from lash_core.hooks.context import SessionHookContext
-
-    return SessionHookContext(session.id, session.history, session.policy)
